@@ -1,0 +1,53 @@
+package domain_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/orderflow/orderflow/domain"
+)
+
+func TestParseEvent(t *testing.T) {
+	t.Parallel()
+	good := `{"id":"evt_1","object":"event","api_version":"2019-02-19","created":1700000000,"type":"charge.refunded",
+	  "data":{"object":{"id":"ch_1","object":"charge","amount":2000,"amount_refunded":2000,"currency":"USD",
+	  "payment_intent":{"id":"pi_9","object":"payment_intent"},"metadata":{"orderId":"ord_7"}}}}`
+	ev, err := domain.ParseEvent([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.PaymentIntentID() != "pi_9" || ev.ChargeID() != "ch_1" || ev.OrderID() != "ord_7" || ev.GroupID() != "pi_9" {
+		t.Fatalf("parsed %+v", ev)
+	}
+	if ev.Object.Currency != "usd" || ev.APIVersion != "2019-02-19" || ev.Created.Unix() != 1700000000 {
+		t.Fatalf("parsed %+v", ev)
+	}
+
+	bad := map[string]string{
+		"empty":        ``,
+		"not json":     `hello`,
+		"array":        `[1,2]`,
+		"no id":        `{"object":"event","type":"charge.refunded","data":{"object":{}}}`,
+		"no type":      `{"id":"evt_1","object":"event","data":{"object":{}}}`,
+		"no data":      `{"id":"evt_1","object":"event","type":"charge.refunded"}`,
+		"other object": `{"id":"ch_1","object":"charge","type":"x","data":{"object":{}}}`,
+		"bad field":    `{"id":"evt_1","type":"charge.refunded","data":{"object":{"amount":"lots"}}}`,
+	}
+	for name, body := range bad {
+		if _, err := domain.ParseEvent([]byte(body)); !errors.Is(err, domain.ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
+	}
+}
+
+func TestGroupIDFallbacks(t *testing.T) {
+	t.Parallel()
+	noPI := domain.Event{Type: domain.EventChargeRefunded, Object: domain.EventObject{ID: "ch_1", Object: "charge", Metadata: map[string]string{"orderId": "ord_1"}}}
+	if g := noPI.GroupID(); g != "ord_1" {
+		t.Errorf("group = %s, want the order id", g)
+	}
+	bare := domain.Event{Type: domain.EventChargeRefunded, Object: domain.EventObject{ID: "ch_2", Object: "charge"}}
+	if g := bare.GroupID(); g != "ch_2" {
+		t.Errorf("group = %s, want the object id", g)
+	}
+}
