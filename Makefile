@@ -1,0 +1,58 @@
+# orderflow — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO ?= go
+GOBIN := $(shell $(GO) env GOPATH 2>/dev/null)/bin
+export PATH := $(GOBIN):$(PATH)
+STRIPE_MOCK_VERSION := v0.203.0
+# Whole-suite budget: CI allows far more, but a hang should fail fast and loudly.
+TEST_TIMEOUT ?= 12m
+
+.PHONY: help run test bench lint build prereqs tools clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## (.*)/  \1\t\2/' | expand -t 36
+
+run: prereq-go ## run the whole pipeline locally on SQLite (ingress, workers, cleanup schedule)
+	$(GO) run ./cmd/orderflow serve --log-format $${ORDERFLOW_LOG_FORMAT:-console}
+
+test: prereqs tools ## run every test, emulators included (installs dynalite and stripe-mock first)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+bench: prereqs tools ## run the benchmarks and print a table with ratios measured in the same run
+	$(GO) run ./cmd/orderflow-bench
+
+lint: prereq-go ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	$(GO) vet ./...
+
+build: prereq-go lambda-build ## build bin/orderflow and every Lambda bootstrap (linux/arm64)
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/orderflow ./cmd/orderflow
+
+clean: ## remove build output and the local database
+	rm -rf bin .aws-sam .orderflow
+
+# --- prerequisites: one clear line when something is missing -------------
+.PHONY: prereq-go prereq-node
+prereq-go:
+	@command -v $(GO) >/dev/null 2>&1 || { echo "orderflow needs Go 1.26+ (https://go.dev/dl/): 'go' is not on PATH" >&2; exit 1; }
+
+prereq-node:
+	@command -v node >/dev/null 2>&1 || { echo "orderflow's tests need Node.js 20+ for the DynamoDB emulator (dynalite): 'node' is not on PATH" >&2; exit 1; }
+	@major=$$(node -p 'process.versions.node.split(".")[0]'); [ "$$major" -ge 20 ] || { echo "orderflow's tests need Node.js 20+, found $$(node --version)" >&2; exit 1; }
+	@command -v npm >/dev/null 2>&1 || { echo "orderflow's tests need npm (it comes with Node.js 20+): 'npm' is not on PATH" >&2; exit 1; }
+
+prereqs: prereq-go prereq-node node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+tools: prereq-go ## install stripe-mock (the Stripe API stand-in the tests start)
+	@if ! $(GO) version -m "$(GOBIN)/stripe-mock" 2>/dev/null | grep -qE 'mod[[:space:]]+github.com/stripe/stripe-mock[[:space:]]+$(STRIPE_MOCK_VERSION)'; then \
+		echo "installing stripe-mock $(STRIPE_MOCK_VERSION)"; \
+		$(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION); fi
+
+-include lambda.mk

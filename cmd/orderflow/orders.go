@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/infra/backend"
+)
+
+func (a *app) ordersCommand() *cobra.Command {
+	return group("orders", "Create, read, list and correct orders",
+		a.ordersPutCommand(), a.ordersGetCommand(), a.ordersListCommand(),
+		a.ordersClearReviewCommand(), a.ordersMarkRefundedCommand(),
+	)
+}
+
+func (a *app) ordersPutCommand() *cobra.Command {
+	var file string
+	c := &cobra.Command{
+		Use:   "put -f order.json",
+		Short: "Create an order (error if it exists)",
+		Example: `  orderflow orders put -f order.json
+  echo '{"id":"ord_1","userId":"usr_1","sellerId":"sel_1","productId":"prd_1","amount":2000,"currency":"usd"}' | orderflow orders put -f -`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return usagef("orders put needs -f FILE (or -f - for standard input)")
+			}
+			raw, err := readInput(file, cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			var o domain.Order
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&o); err != nil {
+				return fmt.Errorf("%s is not an order: %v", file, err)
+			}
+			o, err = domain.NewOrder(o, a.clock.Now())
+			if err != nil {
+				return err
+			}
+			be, err := a.open(cmd.Context(), backend.Parts{Store: true})
+			if err != nil {
+				return err
+			}
+			if err := be.Store.Create(cmd.Context(), o); err != nil {
+				if errors.Is(err, domain.ErrAlreadyExists) {
+					return fmt.Errorf("order %s already exists", o.ID)
+				}
+				return err
+			}
+			return a.printJSON(o)
+		},
+	}
+	c.Flags().StringVarP(&file, "file", "f", "", "order JSON file (SPEC §2 field names), - for stdin")
+	return c
+}
+
+func readInput(file string, stdin io.Reader) ([]byte, error) {
+	if file == "-" {
+		return io.ReadAll(io.LimitReader(stdin, 1<<20))
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", file, errors.Unwrap(err))
+	}
+	return raw, nil
+}
+
+func (a *app) ordersGetCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "get <id>",
+		Short:   "Print an order",
+		Example: "  orderflow orders get ord_123",
+		Args:    exactArgs(1, "one order id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			be, err := a.open(cmd.Context(), backend.Parts{Store: true})
+			if err != nil {
+				return err
+			}
+			o, err := be.Store.Get(cmd.Context(), args[0])
+			if err != nil {
+				return orderError(args[0], err)
+			}
+			return a.printJSON(o)
+		},
+	}
+}
+
+func orderError(id string, err error) error {
+	if errors.Is(err, domain.ErrNotFound) {
+		return fmt.Errorf("order %s not found", id)
+	}
+	return err
+}
+
+func (a *app) ordersListCommand() *cobra.Command {
+	var f domain.Filter
+	var status string
+	var review bool
+	c := &cobra.Command{
+		Use:   "list [--status S] [--user U] [--seller S] [--payment-intent PI] [--requires-review]",
+		Short: "List orders as JSON lines, answered from the matching index (playbook §8)",
+		Example: `  orderflow orders list --requires-review
+  orderflow orders list --status pending --user usr_1
+  orderflow orders list --payment-intent pi_123`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if status != "" {
+				f.Status = domain.Status(status)
+				if !f.Status.Valid() {
+					return usagef("--status %q: want pending, completed, cancelled or refunded", status)
+				}
+			}
+			if cmd.Flags().Changed("requires-review") {
+				f.RequiresReview = &review
+			}
+			be, err := a.open(cmd.Context(), backend.Parts{Store: true})
+			if err != nil {
+				return err
+			}
+			return be.Store.List(cmd.Context(), f, func(o domain.Order) error { return a.printJSON(o) })
+		},
+	}
+	c.Flags().StringVar(&status, "status", "", "pending, completed, cancelled or refunded (StatusIndex)")
+	c.Flags().StringVar(&f.UserID, "user", "", "buyer id (UserIndex)")
+	c.Flags().StringVar(&f.SellerID, "seller", "", "seller id (SellerIndex)")
+	c.Flags().StringVar(&f.PaymentIntentID, "payment-intent", "", "Stripe PaymentIntent id (PaymentIntentIndex)")
+	c.Flags().BoolVar(&review, "requires-review", false, "only orders flagged for review (--requires-review=false for unflagged)")
+	return c
+}
+
+// operatorCommand builds clear-review and mark-refunded: one transition by an
+// admin, written with the same conditional write as Stripe events.
+func (a *app) operatorCommand(use, short, example string, trigger domain.Trigger) *cobra.Command {
+	var actor string
+	c := &cobra.Command{
+		Use: use + " <id> --actor <adminId>", Short: short, Example: example,
+		Args: exactArgs(1, "one order id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.TrimSpace(actor) == "" {
+				return usagef("%s needs --actor <adminId> (recorded in the timeline)", cmd.CommandPath())
+			}
+			be, err := a.open(cmd.Context(), backend.Parts{Store: true})
+			if err != nil {
+				return err
+			}
+			o, _, err := domain.Update(cmd.Context(), be.Store, a.clock, args[0], "", func(o *domain.Order) (bool, error) {
+				return domain.Apply(o, domain.Change{Trigger: trigger, Actor: domain.Admin(actor), At: a.clock.Now()})
+			})
+			if err != nil {
+				return orderError(args[0], err)
+			}
+			return a.printJSON(o)
+		},
+	}
+	c.Flags().StringVar(&actor, "actor", "", "the admin's id, recorded as actorId in the timeline")
+	return c
+}
+
+func (a *app) ordersClearReviewCommand() *cobra.Command {
+	return a.operatorCommand("clear-review", "Clear an order's review flag after checking it (playbook §2, §8)",
+		"  orderflow orders clear-review ord_123 --actor adm_42", domain.TriggerClearReview)
+}
+
+func (a *app) ordersMarkRefundedCommand() *cobra.Command {
+	return a.operatorCommand("mark-refunded", "Record a refund made outside Stripe webhooks (playbook §4)",
+		"  orderflow orders mark-refunded ord_123 --actor adm_42", domain.TriggerMarkRefunded)
+}

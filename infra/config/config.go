@@ -1,0 +1,225 @@
+// Package config loads orderflow's settings from the environment (SPEC §9):
+// one struct with defaults, and a Validate that reports every problem at once
+// so an operator fixes a bad deployment in one go.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Backends.
+const (
+	BackendSQLite = "sqlite"
+	BackendAWS    = "aws"
+)
+
+// maxSecretsTTL is the longest a process may cache a secret (SPEC §8), so a
+// rotation always reaches every container within a quarter of an hour.
+const maxSecretsTTL = 15 * time.Minute
+
+// Config is every tunable of orderflow. Secret values are kept here but never
+// printed: String and errors name variables, not values.
+type Config struct {
+	Backend                     string
+	Addr                        string
+	DBPath                      string
+	VisibilityTimeout           time.Duration
+	MaxReceives                 int
+	MaxReplays                  int
+	CleanupInterval             time.Duration
+	CleanupFailedPaymentMinutes int
+	LogLevel                    string
+	LogFormat                   string
+	StripeAPIBase               string
+
+	StripeSecretKey        string
+	StripeWebhookSecret    string
+	StripeSecretARN        string
+	StripeWebhookSecretARN string
+	SecretsTTL             time.Duration
+
+	OrdersTable     string
+	EventsQueueURL  string
+	DLQURL          string
+	EventsQueueName string
+	DLQName         string
+}
+
+// Defaults returns the configuration used when no variable is set.
+func Defaults() Config {
+	return Config{
+		Backend:                     BackendSQLite,
+		Addr:                        "127.0.0.1:8080",
+		DBPath:                      filepath.Join(".orderflow", "orderflow.db"),
+		VisibilityTimeout:           30 * time.Second,
+		MaxReceives:                 5,
+		MaxReplays:                  3,
+		CleanupInterval:             5 * time.Minute,
+		CleanupFailedPaymentMinutes: 60,
+		LogLevel:                    "info",
+		LogFormat:                   "json",
+		StripeAPIBase:               "https://api.stripe.com",
+		SecretsTTL:                  5 * time.Minute,
+		OrdersTable:                 "Orders-dev",
+		EventsQueueName:             "orderflow-events-dev.fifo",
+		DLQName:                     "orderflow-events-dlq-dev.fifo",
+	}
+}
+
+// Load reads the environment through getenv (os.Getenv in main, a map in
+// tests) over the defaults and validates the result.
+func Load(getenv func(string) string) (Config, error) {
+	c := Defaults()
+	var problems []string
+	str := func(name string, dst *string) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			*dst = v
+		}
+	}
+	dur := func(name string, dst *time.Duration) {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s=%q is not a duration (use e.g. 30s, 5m)", name, v))
+			return
+		}
+		*dst = d
+	}
+	num := func(name string, dst *int) {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s=%q is not a whole number", name, v))
+			return
+		}
+		*dst = n
+	}
+	str("ORDERFLOW_BACKEND", &c.Backend)
+	str("ORDERFLOW_ADDR", &c.Addr)
+	str("ORDERFLOW_DB", &c.DBPath)
+	dur("ORDERFLOW_VISIBILITY_TIMEOUT", &c.VisibilityTimeout)
+	num("ORDERFLOW_MAX_RECEIVES", &c.MaxReceives)
+	num("MAX_REPLAYS", &c.MaxReplays)
+	dur("ORDERFLOW_CLEANUP_INTERVAL", &c.CleanupInterval)
+	num("CLEANUP_FAILED_PAYMENT_MINUTES", &c.CleanupFailedPaymentMinutes)
+	str("LOG_LEVEL", &c.LogLevel)
+	str("ORDERFLOW_LOG_FORMAT", &c.LogFormat)
+	str("STRIPE_API_BASE", &c.StripeAPIBase)
+	// Secret values are taken as they are: whitespace may matter to no one,
+	// but trimming keeps a pasted trailing newline from breaking verification.
+	str("STRIPE_SECRET_KEY", &c.StripeSecretKey)
+	str("STRIPE_WEBHOOK_SECRET", &c.StripeWebhookSecret)
+	str("STRIPE_SECRET_ARN", &c.StripeSecretARN)
+	str("STRIPE_WEBHOOK_SECRET_ARN", &c.StripeWebhookSecretARN)
+	dur("SECRETS_CACHE_TTL", &c.SecretsTTL)
+	str("ORDERS_TABLE", &c.OrdersTable)
+	str("EVENTS_QUEUE_URL", &c.EventsQueueURL)
+	str("DLQ_URL", &c.DLQURL)
+	str("EVENTS_QUEUE_NAME", &c.EventsQueueName)
+	str("DLQ_NAME", &c.DLQName)
+	c.Backend = strings.ToLower(c.Backend)
+
+	err := c.Validate()
+	if len(problems) > 0 {
+		if err != nil {
+			problems = append(problems, strings.TrimPrefix(err.Error(), "invalid configuration: "))
+		}
+		return c, fmt.Errorf("invalid configuration: %s", strings.Join(problems, "; "))
+	}
+	return c, err
+}
+
+// Validate reports every problem with the configuration in one error.
+func (c Config) Validate() error {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if c.Backend != BackendSQLite && c.Backend != BackendAWS {
+		add("ORDERFLOW_BACKEND=%q: want sqlite or aws", c.Backend)
+	}
+	if host, _, err := net.SplitHostPort(c.Addr); err != nil {
+		add("ORDERFLOW_ADDR=%q is not host:port", c.Addr)
+	} else if host == "" {
+		add("ORDERFLOW_ADDR=%q has no host; give 127.0.0.1:PORT to stay on this machine", c.Addr)
+	}
+	if c.Backend == BackendSQLite && strings.TrimSpace(c.DBPath) == "" {
+		add("ORDERFLOW_DB is empty")
+	}
+	if c.VisibilityTimeout < time.Second || c.VisibilityTimeout > 12*time.Hour {
+		add("ORDERFLOW_VISIBILITY_TIMEOUT=%s: want between 1s and 12h (the SQS limits)", c.VisibilityTimeout)
+	}
+	if c.MaxReceives < 1 || c.MaxReceives > 1000 {
+		add("ORDERFLOW_MAX_RECEIVES=%d: want 1 to 1000 (the SQS limits)", c.MaxReceives)
+	}
+	if c.MaxReplays < 0 {
+		add("MAX_REPLAYS=%d must not be negative", c.MaxReplays)
+	}
+	if c.CleanupInterval < time.Second {
+		add("ORDERFLOW_CLEANUP_INTERVAL=%s: want at least 1s", c.CleanupInterval)
+	}
+	if c.CleanupFailedPaymentMinutes < 1 {
+		add("CLEANUP_FAILED_PAYMENT_MINUTES=%d: want at least 1", c.CleanupFailedPaymentMinutes)
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		add("LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		add("ORDERFLOW_LOG_FORMAT=%q: want json or console", c.LogFormat)
+	}
+	if u, err := url.Parse(c.StripeAPIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("STRIPE_API_BASE=%q is not an http(s) URL", c.StripeAPIBase)
+	}
+	if c.SecretsTTL <= 0 || c.SecretsTTL > maxSecretsTTL {
+		add("SECRETS_CACHE_TTL=%s: want more than 0 and at most 15m", c.SecretsTTL)
+	}
+	if c.StripeSecretKey != "" && !strings.HasPrefix(c.StripeSecretKey, "sk_") && !strings.HasPrefix(c.StripeSecretKey, "rk_") {
+		add("STRIPE_SECRET_KEY does not look like a Stripe secret key (sk_… or rk_…)")
+	}
+	for _, s := range strings.Split(c.StripeWebhookSecret, ",") {
+		if s = strings.TrimSpace(s); s != "" && !strings.HasPrefix(s, "whsec_") {
+			add("STRIPE_WEBHOOK_SECRET holds a value that is not a signing secret (whsec_…)")
+			break
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New("invalid configuration: " + strings.Join(problems, "; "))
+}
+
+// RequireAWS checks the settings the AWS backend needs for the given parts.
+func (c Config) RequireAWS(table, queues bool) error {
+	var problems []string
+	if table && c.OrdersTable == "" {
+		problems = append(problems, "ORDERS_TABLE is not set")
+	}
+	if queues && c.EventsQueueURL == "" {
+		problems = append(problems, "EVENTS_QUEUE_URL is not set (orderflow aws bootstrap prints it)")
+	}
+	if queues && c.DLQURL == "" {
+		problems = append(problems, "DLQ_URL is not set (orderflow aws bootstrap prints it)")
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New("invalid configuration: " + strings.Join(problems, "; "))
+}
+
+// CleanupAfter is CLEANUP_FAILED_PAYMENT_MINUTES as a duration.
+func (c Config) CleanupAfter() time.Duration {
+	return time.Duration(c.CleanupFailedPaymentMinutes) * time.Minute
+}

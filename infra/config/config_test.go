@@ -1,0 +1,58 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orderflow/orderflow/infra/config"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:8080" || c.VisibilityTimeout != 30*time.Second || c.MaxReceives != 5 ||
+		c.MaxReplays != 3 || c.CleanupInterval != 5*time.Minute || c.CleanupFailedPaymentMinutes != 60 ||
+		c.Backend != "sqlite" || c.DBPath != ".orderflow/orderflow.db" || c.LogLevel != "info" {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+func TestOverrides(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{
+		"ORDERFLOW_VISIBILITY_TIMEOUT": "2s", "ORDERFLOW_MAX_RECEIVES": "3", "MAX_REPLAYS": "1",
+		"ORDERFLOW_BACKEND": "AWS", "CLEANUP_FAILED_PAYMENT_MINUTES": "15", "STRIPE_WEBHOOK_SECRET": "whsec_a, whsec_b",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.VisibilityTimeout != 2*time.Second || c.MaxReceives != 3 || c.MaxReplays != 1 || c.Backend != "aws" || c.CleanupAfter() != 15*time.Minute {
+		t.Fatalf("got %+v", c)
+	}
+}
+
+func TestEveryProblemReportedAtOnceWithoutSecrets(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(env(map[string]string{
+		"ORDERFLOW_VISIBILITY_TIMEOUT": "soon", "ORDERFLOW_MAX_RECEIVES": "many", "ORDERFLOW_BACKEND": "postgres",
+		"LOG_LEVEL": "loud", "SECRETS_CACHE_TTL": "1h", "STRIPE_SECRET_KEY": "pk_live_notasecretkey_123",
+		"ORDERFLOW_ADDR": "8080",
+	}))
+	if err == nil {
+		t.Fatal("bad configuration accepted")
+	}
+	for _, want := range []string{"ORDERFLOW_VISIBILITY_TIMEOUT", "ORDERFLOW_MAX_RECEIVES", "ORDERFLOW_BACKEND", "LOG_LEVEL", "SECRETS_CACHE_TTL", "STRIPE_SECRET_KEY", "ORDERFLOW_ADDR"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "pk_live_notasecretkey_123") {
+		t.Fatal("error leaks the secret value")
+	}
+}
