@@ -1,0 +1,330 @@
+// Package dynamo is the DynamoDB adapter of the orders store (SPEC §2): one
+// item per order in the OrdersTable, every change one conditional PutItem,
+// listing through the table's GSIs with a filtered scan as the fallback when
+// an index cannot answer.
+//
+// It uses no transactions so that it runs unchanged against dynalite, which
+// has no TransactWriteItems, and against real DynamoDB.
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/cenkalti/backoff/v4"
+	"go.uber.org/zap"
+
+	"github.com/orderflow/orderflow/domain"
+)
+
+// IndexWarning starts the message of the warning logged when a GSI cannot
+// answer a List and the store falls back to a scan; operators alert on it.
+const IndexWarning = "[orders-index-warning]"
+
+// DefaultRetryBudget is how long a throttled or 5xx call is retried when
+// Config.RetryBudget is zero.
+const DefaultRetryBudget = 5 * time.Second
+
+// Config configures a Store.
+type Config struct {
+	// Table is the OrdersTable name, e.g. "Orders-dev". Required.
+	Table string
+	// Logger receives the index-fallback warnings; nil discards them.
+	Logger *zap.Logger
+	// Clock is kept for symmetry with the other adapters; the store writes
+	// the timestamps its callers set and measures its retry budget on the
+	// wall clock, because the waits between retries are real. Defaults to
+	// domain.SystemClock.
+	Clock domain.Clock
+	// RetryBudget bounds our retries of throttling and 5xx errors, on top of
+	// the SDK's own retryer. Zero means DefaultRetryBudget.
+	RetryBudget time.Duration
+}
+
+// Store keeps orders in DynamoDB.
+type Store struct {
+	client *dynamodb.Client
+	table  string
+	log    *zap.Logger
+	clock  domain.Clock
+	budget time.Duration
+	enc    *attributevalue.Encoder
+	dec    *attributevalue.Decoder
+}
+
+var _ domain.Store = (*Store)(nil)
+
+// NewStore returns a Store on table through client.
+func NewStore(client *dynamodb.Client, cfg Config) (*Store, error) {
+	var problems []string
+	if client == nil {
+		problems = append(problems, "client is nil")
+	}
+	if strings.TrimSpace(cfg.Table) == "" {
+		problems = append(problems, "table name is required")
+	}
+	if cfg.RetryBudget < 0 {
+		problems = append(problems, "retry budget must not be negative")
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("dynamo store: %s", strings.Join(problems, "; "))
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = domain.SystemClock{}
+	}
+	if cfg.RetryBudget == 0 {
+		cfg.RetryBudget = DefaultRetryBudget
+	}
+	return &Store{
+		client: client,
+		table:  cfg.Table,
+		log:    cfg.Logger,
+		clock:  cfg.Clock,
+		budget: cfg.RetryBudget,
+		enc: attributevalue.NewEncoder(func(o *attributevalue.EncoderOptions) {
+			o.TagKey = "json"
+			// SPEC §2: timestamps are RFC 3339 UTC.
+			o.EncodeTime = func(t time.Time) (types.AttributeValue, error) {
+				return &types.AttributeValueMemberS{Value: t.UTC().Format(time.RFC3339Nano)}, nil
+			}
+		}),
+		dec: attributevalue.NewDecoder(func(o *attributevalue.DecoderOptions) { o.TagKey = "json" }),
+	}, nil
+}
+
+// Create writes a new order; domain.ErrAlreadyExists if the id is taken.
+func (s *Store) Create(ctx context.Context, o domain.Order) error {
+	if strings.TrimSpace(o.ID) == "" {
+		return fmt.Errorf("create order: %w: id is required", domain.ErrInvalid)
+	}
+	item, err := s.marshal(o)
+	if err != nil {
+		return fmt.Errorf("create order %s: %w", o.ID, err)
+	}
+	err = s.retry(ctx, func(ctx context.Context) error {
+		_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName:                aws.String(s.table),
+			Item:                     item,
+			ConditionExpression:      aws.String("attribute_not_exists(#id)"),
+			ExpressionAttributeNames: map[string]string{"#id": attrID},
+		})
+		return err
+	})
+	var failed *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &failed):
+		return fmt.Errorf("create order %s: %w", o.ID, domain.ErrAlreadyExists)
+	case err != nil:
+		return fmt.Errorf("create order %s: %w", o.ID, err)
+	}
+	return nil
+}
+
+// Get reads an order with a strongly consistent read; domain.ErrNotFound if
+// there is none.
+func (s *Store) Get(ctx context.Context, id string) (domain.Order, error) {
+	o, found, err := s.get(ctx, id)
+	switch {
+	case err != nil:
+		return domain.Order{}, fmt.Errorf("get order %s: %w", id, err)
+	case !found:
+		return domain.Order{}, fmt.Errorf("get order %s: %w", id, domain.ErrNotFound)
+	}
+	return o, nil
+}
+
+func (s *Store) get(ctx context.Context, id string) (domain.Order, bool, error) {
+	if id == "" {
+		// DynamoDB rejects an empty key with a ValidationException; no order
+		// can have it, so say so plainly.
+		return domain.Order{}, false, nil
+	}
+	var out *dynamodb.GetItemOutput
+	err := s.retry(ctx, func(ctx context.Context) error {
+		var err error
+		out, err = s.client.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName:      aws.String(s.table),
+			Key:            map[string]types.AttributeValue{attrID: &types.AttributeValueMemberS{Value: id}},
+			ConsistentRead: aws.Bool(true),
+		})
+		return err
+	})
+	if err != nil {
+		return domain.Order{}, false, err
+	}
+	if len(out.Item) == 0 {
+		return domain.Order{}, false, nil
+	}
+	o, err := s.unmarshal(out.Item)
+	return o, err == nil, err
+}
+
+// Save replaces the order with one conditional PutItem: the stored version
+// must equal expectedVersion and, when eventID is set, the stored
+// appliedEvents must not hold it. A failed condition is told apart by a
+// consistent re-read: domain.ErrAlreadyApplied, ErrConflict or ErrNotFound.
+func (s *Store) Save(ctx context.Context, o domain.Order, expectedVersion int64, eventID string) error {
+	if o.Version <= expectedVersion {
+		// A version that does not grow would let a stale writer pass the lock.
+		return fmt.Errorf("save order %s: %w: version %d must be above the expected %d",
+			o.ID, domain.ErrInvalid, o.Version, expectedVersion)
+	}
+	if eventID != "" && !slices.Contains(o.AppliedEvents, eventID) {
+		// The stored set is what guards the next delivery, so the event
+		// this write applies must be in it even if the caller forgot.
+		o.AppliedEvents = append(slices.Clone(o.AppliedEvents), eventID)
+		if n := len(o.AppliedEvents); n > domain.MaxAppliedEvents {
+			o.AppliedEvents = o.AppliedEvents[n-domain.MaxAppliedEvents:]
+		}
+	}
+	item, err := s.marshal(o)
+	if err != nil {
+		return fmt.Errorf("save order %s: %w", o.ID, err)
+	}
+	cond := "#v = :expected"
+	names := map[string]string{"#v": attrVersion}
+	values := map[string]types.AttributeValue{":expected": &types.AttributeValueMemberN{Value: fmt.Sprint(expectedVersion)}}
+	if eventID != "" {
+		cond += " AND NOT contains(#ae, :eventId)"
+		names["#ae"] = attrAppliedEvents
+		values[":eventId"] = &types.AttributeValueMemberS{Value: eventID}
+	}
+	err = s.retry(ctx, func(ctx context.Context) error {
+		_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName:                 aws.String(s.table),
+			Item:                      item,
+			ConditionExpression:       aws.String(cond),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: values,
+		})
+		return err
+	})
+	var failed *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return nil
+	case !errors.As(err, &failed):
+		return fmt.Errorf("save order %s: %w", o.ID, err)
+	}
+	stored, found, err := s.get(ctx, o.ID)
+	switch {
+	case err != nil:
+		return fmt.Errorf("save order %s: condition failed, re-read: %w", o.ID, err)
+	case !found:
+		return fmt.Errorf("save order %s: %w", o.ID, domain.ErrNotFound)
+	case stored.HasApplied(eventID): // false for an empty eventID
+		return fmt.Errorf("save order %s: event %s: %w", o.ID, eventID, domain.ErrAlreadyApplied)
+	default:
+		return fmt.Errorf("save order %s: stored version %d, expected %d: %w", o.ID, stored.Version, expectedVersion, domain.ErrConflict)
+	}
+}
+
+// marshal turns an order into an item whose attribute names are the JSON
+// names. Empty strings are dropped because DynamoDB rejects them as GSI keys
+// (sellerId may be empty) and reading a missing attribute gives "" back;
+// appliedEvents becomes a string set, or nothing when empty (an empty set is
+// invalid).
+func (s *Store) marshal(o domain.Order) (map[string]types.AttributeValue, error) {
+	if o.Timeline == nil {
+		o.Timeline = []domain.TimelineEntry{}
+	}
+	av, err := s.enc.Encode(o)
+	if err != nil {
+		return nil, fmt.Errorf("encode order: %w", err)
+	}
+	m, ok := av.(*types.AttributeValueMemberM)
+	if !ok {
+		return nil, fmt.Errorf("encode order: got %T, want a map", av)
+	}
+	item := m.Value
+	for k, v := range item {
+		switch v := v.(type) {
+		case *types.AttributeValueMemberS:
+			if v.Value == "" {
+				delete(item, k)
+			}
+		case *types.AttributeValueMemberNULL:
+			delete(item, k)
+		}
+	}
+	delete(item, attrAppliedEvents)
+	set := make([]string, 0, len(o.AppliedEvents))
+	for _, id := range o.AppliedEvents {
+		if id != "" && !slices.Contains(set, id) {
+			set = append(set, id)
+		}
+	}
+	if len(set) > 0 {
+		item[attrAppliedEvents] = &types.AttributeValueMemberSS{Value: set}
+	}
+	return item, nil
+}
+
+func (s *Store) unmarshal(item map[string]types.AttributeValue) (domain.Order, error) {
+	var o domain.Order
+	if err := s.dec.Decode(&types.AttributeValueMemberM{Value: item}, &o); err != nil {
+		return domain.Order{}, fmt.Errorf("decode order: %w", err)
+	}
+	if o.Timeline == nil {
+		o.Timeline = []domain.TimelineEntry{}
+	}
+	// A string set has no order; the timeline restores it so trimming
+	// appliedEvents keeps the newest.
+	o.SortAppliedEvents()
+	return o, nil
+}
+
+// retry runs call, retrying throttling and 5xx errors with exponential
+// backoff and jitter within the retry budget. Anything else returns at once.
+func (s *Store) retry(ctx context.Context, call func(ctx context.Context) error) error {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 50 * time.Millisecond
+	b.MaxInterval = time.Second
+	b.MaxElapsedTime = s.budget
+	return backoff.RetryNotify(func() error {
+		err := call(ctx)
+		if err == nil || retryable(err) {
+			return err
+		}
+		return backoff.Permanent(err)
+	}, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
+		s.log.Debug("dynamodb call throttled or failed, retrying",
+			zap.String("table", s.table), zap.Duration("wait", wait), zap.Error(err))
+	})
+}
+
+// throttlingCodes are the DynamoDB error codes that mean "slow down".
+var throttlingCodes = []string{
+	"ProvisionedThroughputExceededException",
+	"ThrottlingException",
+	"RequestLimitExceeded",
+}
+
+// retryable reports whether err is throttling (by DynamoDB, or the SDK's own
+// client-side retry quota running dry) or a 5xx answer.
+func retryable(err error) bool {
+	var api smithy.APIError
+	if errors.As(err, &api) && slices.Contains(throttlingCodes, api.ErrorCode()) {
+		return true
+	}
+	var quota *ratelimit.QuotaExceededError
+	if errors.As(err, &quota) {
+		return true
+	}
+	var resp *smithyhttp.ResponseError
+	return errors.As(err, &resp) && resp.HTTPStatusCode() >= 500
+}
