@@ -47,11 +47,12 @@ type SecretSource interface {
 // Parts says which adapters a process needs, so a Lambda opens only its own.
 type Parts struct {
 	Store  bool
-	Queues bool
+	Events bool // the events queue
+	DLQ    bool // the dead-letter queue
 }
 
 // All is every part.
-var All = Parts{Store: true, Queues: true}
+var All = Parts{Store: true, Events: true, DLQ: true}
 
 // Backend holds the opened adapters. Fields a process did not ask for are nil.
 type Backend struct {
@@ -87,7 +88,7 @@ func Open(ctx context.Context, cfg config.Config, parts Parts, log *zap.Logger) 
 		}
 		b.close = db.Close
 		b.Store = sqlite.NewStore(db)
-		if parts.Queues {
+		if parts.Events || parts.DLQ {
 			dlq, err := sqlite.NewQueue(db, sqlite.QueueConfig{Name: SQLiteDLQ, VisibilityTimeout: cfg.VisibilityTimeout})
 			if err != nil {
 				_ = db.Close()
@@ -104,7 +105,7 @@ func Open(ctx context.Context, cfg config.Config, parts Parts, log *zap.Logger) 
 			b.Events, b.DLQ = events, dlq
 		}
 	case config.BackendAWS:
-		if err := cfg.RequireAWS(parts.Store, parts.Queues); err != nil {
+		if err := cfg.RequireAWS(parts.Store, parts.Events, parts.DLQ); err != nil {
 			return nil, err
 		}
 		awsCfg, err := LoadAWS(ctx)
@@ -119,17 +120,20 @@ func Open(ctx context.Context, cfg config.Config, parts Parts, log *zap.Logger) 
 			}
 			b.Store = store
 		}
-		if parts.Queues {
-			client := awssqs.NewFromConfig(awsCfg)
+		client := awssqs.NewFromConfig(awsCfg)
+		if parts.Events {
 			events, err := sqs.NewQueue(client, sqs.Config{QueueURL: cfg.EventsQueueURL, VisibilityTimeout: cfg.VisibilityTimeout})
 			if err != nil {
 				return nil, err
 			}
+			b.Events = events
+		}
+		if parts.DLQ {
 			dlq, err := sqs.NewQueue(client, sqs.Config{QueueURL: cfg.DLQURL})
 			if err != nil {
 				return nil, err
 			}
-			b.Events, b.DLQ = events, dlq
+			b.DLQ = dlq
 		}
 	default:
 		return nil, fmt.Errorf("unknown backend %q", cfg.Backend)

@@ -202,15 +202,15 @@ func (c Config) Validate() error {
 }
 
 // RequireAWS checks the settings the AWS backend needs for the given parts.
-func (c Config) RequireAWS(table, queues bool) error {
+func (c Config) RequireAWS(table, events, dlq bool) error {
 	var problems []string
 	if table && c.OrdersTable == "" {
 		problems = append(problems, "ORDERS_TABLE is not set")
 	}
-	if queues && c.EventsQueueURL == "" {
+	if events && c.EventsQueueURL == "" {
 		problems = append(problems, "EVENTS_QUEUE_URL is not set (orderflow aws bootstrap prints it)")
 	}
-	if queues && c.DLQURL == "" {
+	if dlq && c.DLQURL == "" {
 		problems = append(problems, "DLQ_URL is not set (orderflow aws bootstrap prints it)")
 	}
 	if len(problems) == 0 {
