@@ -146,7 +146,10 @@ func (a *app) loadConfig() error {
 		return err
 	}
 	a.log = log
-	a.metrics = metrics.New(a.stderr)
+	// EMF lines are for CloudWatch; on a console they only bury the log.
+	if cfg.LogFormat == "json" {
+		a.metrics = metrics.New(a.stderr)
+	}
 	return nil
 }
 
