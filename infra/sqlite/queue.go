@@ -1,0 +1,406 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/orderflow/orderflow/domain"
+)
+
+// Queue defaults and limits, as in SQS.
+const (
+	// DefaultVisibilityTimeout applies when QueueConfig leaves it zero.
+	DefaultVisibilityTimeout = 30 * time.Second
+	// DefaultDedupWindow is SQS's fixed five-minute deduplication interval.
+	DefaultDedupWindow = 5 * time.Minute
+	// MaxBatch is the most messages one Receive returns.
+	MaxBatch = 10
+	// pollInterval is how often a long-polling Receive looks again.
+	pollInterval = 50 * time.Millisecond
+	// scanPage is how many candidate rows Receive reads per query.
+	scanPage = 32
+)
+
+var (
+	_ domain.Queue     = (*Queue)(nil)
+	_ domain.Inspector = (*Queue)(nil)
+)
+
+// QueueConfig configures one FIFO queue in the database.
+type QueueConfig struct {
+	Name              string        // e.g. "events", "events-dlq"
+	VisibilityTimeout time.Duration // default 30s
+	// MaxReceives > 0: a message received this many times is moved to
+	// DeadLetterQueue on the next receive attempt (SQS redrive); 0 = never.
+	MaxReceives     int
+	DeadLetterQueue string        // name of the DLQ, another queue in the same DB
+	DedupWindow     time.Duration // default 5m
+	Clock           domain.Clock  // default domain.SystemClock{}
+}
+
+func (c *QueueConfig) validate() error {
+	if c.VisibilityTimeout == 0 {
+		c.VisibilityTimeout = DefaultVisibilityTimeout
+	}
+	if c.DedupWindow == 0 {
+		c.DedupWindow = DefaultDedupWindow
+	}
+	if c.Clock == nil {
+		c.Clock = domain.SystemClock{}
+	}
+	var problems []string
+	if strings.TrimSpace(c.Name) == "" {
+		problems = append(problems, "name is required")
+	}
+	if c.VisibilityTimeout < 0 {
+		problems = append(problems, "visibility timeout must not be negative")
+	}
+	if c.DedupWindow < 0 {
+		problems = append(problems, "dedup window must not be negative")
+	}
+	if c.MaxReceives < 0 {
+		problems = append(problems, "max receives must not be negative")
+	}
+	if c.MaxReceives > 0 && c.DeadLetterQueue == "" {
+		problems = append(problems, "max receives needs a dead-letter queue")
+	}
+	if c.DeadLetterQueue != "" && c.DeadLetterQueue == c.Name {
+		problems = append(problems, "the dead-letter queue must be another queue")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: queue %q: %s", domain.ErrInvalid, c.Name, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Queue is a durable FIFO queue with SQS FIFO semantics, stored in the
+// queue_messages table. A message is in flight while visible_at is in the
+// future; its group is blocked until it is deleted or becomes visible again.
+type Queue struct {
+	db  *DB
+	cfg QueueConfig
+}
+
+// NewQueue returns the queue cfg.Name on db; queues are created on first use.
+func NewQueue(db *DB, cfg QueueConfig) (*Queue, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	return &Queue{db: db, cfg: cfg}, nil
+}
+
+// Name is the queue's name in the database.
+func (q *Queue) Name() string { return q.cfg.Name }
+
+// Send enqueues m. A dedup id seen within the dedup window is accepted, enqueues
+// nothing and returns the first message's id. Without a dedup id the body's
+// SHA-256 is used, as SQS content-based deduplication does.
+func (q *Queue) Send(ctx context.Context, m domain.OutgoingMessage) (string, error) {
+	if m.GroupID == "" {
+		return "", fmt.Errorf("sqlite: send to %s: %w: group id is required", q.cfg.Name, domain.ErrInvalid)
+	}
+	dedup := m.DedupID
+	if dedup == "" {
+		sum := sha256.Sum256(m.Body)
+		dedup = hex.EncodeToString(sum[:])
+	}
+	attrs, err := encodeAttributes(m.Attributes)
+	if err != nil {
+		return "", fmt.Errorf("sqlite: send to %s: %w", q.cfg.Name, err)
+	}
+	body := m.Body
+	if body == nil {
+		body = []byte{}
+	}
+	id := newID()
+	err = q.db.tx(ctx, func(tx *sql.Tx) error {
+		now := q.cfg.Clock.Now().UnixNano()
+		// Expired dedup rows are pruned lazily, here, under the write lock.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM queue_dedup WHERE queue = ? AND expires_at <= ?`, q.cfg.Name, now); err != nil {
+			return err
+		}
+		var first string
+		err := tx.QueryRowContext(ctx, `SELECT message_id FROM queue_dedup WHERE queue = ? AND dedup_id = ?`, q.cfg.Name, dedup).Scan(&first)
+		switch {
+		case err == nil:
+			id = first
+			return nil
+		case err != sql.ErrNoRows:
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO queue_messages (queue, id, group_id, dedup_id, body, attributes, sent_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, q.cfg.Name, id, m.GroupID, m.DedupID, body, attrs, now); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO queue_dedup (queue, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)`,
+			q.cfg.Name, dedup, id, now+q.cfg.DedupWindow.Nanoseconds())
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("sqlite: send to %s: %w", q.cfg.Name, err)
+	}
+	return id, nil
+}
+
+// Receive returns up to n (at most 10) messages, polling until one is
+// available, wait has passed or ctx ends (then it returns ctx's error). Each
+// message's group is blocked until it is deleted or its visibility times out.
+func (q *Queue) Receive(ctx context.Context, n int, wait time.Duration) ([]domain.Message, error) {
+	n = min(max(n, 1), MaxBatch)
+	deadline := time.Now().Add(wait)
+	for {
+		msgs, err := q.receiveOnce(ctx, n)
+		if err != nil || len(msgs) > 0 {
+			return msgs, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, nil
+		}
+		t := time.NewTimer(min(left, pollInterval))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("sqlite: receive from %s: %w", q.cfg.Name, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+type candidate struct {
+	seq int64
+	msg domain.Message
+}
+
+func (q *Queue) receiveOnce(ctx context.Context, n int) ([]domain.Message, error) {
+	// A cheap read first, so idle pollers do not take the write lock every
+	// few milliseconds and hold up the CLI and the store.
+	var ready int
+	err := q.db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM queue_messages
+		WHERE queue = ? AND visible_at <= ? LIMIT 1)`, q.cfg.Name, q.cfg.Clock.Now().UnixNano()).Scan(&ready)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: receive from %s: %w", q.cfg.Name, err)
+	}
+	if ready == 0 {
+		return nil, nil
+	}
+	var picked []domain.Message
+	err = q.db.tx(ctx, func(tx *sql.Tx) error {
+		// The time is read under the write lock: waiting for the lock must
+		// not make the visibility decisions stale.
+		now := q.cfg.Clock.Now()
+		nowNS := now.UnixNano()
+		picked = picked[:0]
+		var pickedSeq []int64
+		after := int64(0)
+		for len(picked) < n {
+			page, err := q.candidates(ctx, tx, nowNS, after)
+			if err != nil {
+				return err
+			}
+			for _, c := range page {
+				after = c.seq
+				if q.cfg.MaxReceives > 0 && c.msg.ReceiveCount >= q.cfg.MaxReceives {
+					if err := q.moveToDLQ(ctx, tx, c.seq); err != nil {
+						return err
+					}
+					continue
+				}
+				picked = append(picked, c.msg)
+				pickedSeq = append(pickedSeq, c.seq)
+				if len(picked) == n {
+					break
+				}
+			}
+			if len(page) < scanPage {
+				break
+			}
+		}
+		visibleAt := now.Add(q.cfg.VisibilityTimeout).UnixNano()
+		for i := range picked {
+			m := &picked[i]
+			m.Receipt = newID()
+			m.ReceiveCount++
+			if _, err := tx.ExecContext(ctx, `UPDATE queue_messages SET receive_count = ?, receipt = ?, visible_at = ? WHERE seq = ?`,
+				m.ReceiveCount, m.Receipt, visibleAt, pickedSeq[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: receive from %s: %w", q.cfg.Name, err)
+	}
+	return picked, nil
+}
+
+// candidates reads the next visible messages, oldest first, whose group has
+// nothing in flight. Picks are marked only after the scan, so a group's later
+// messages stay candidates in the same receive, in order.
+func (q *Queue) candidates(ctx context.Context, tx *sql.Tx, nowNS, after int64) ([]candidate, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, id, group_id, dedup_id, body, attributes, sent_at, receive_count
+		FROM queue_messages m
+		WHERE queue = ? AND seq > ? AND visible_at <= ?
+		AND NOT EXISTS (SELECT 1 FROM queue_messages f
+			WHERE f.queue = m.queue AND f.group_id = m.group_id AND f.visible_at > ?)
+		ORDER BY seq LIMIT ?`, q.cfg.Name, after, nowNS, nowNS, scanPage)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var page []candidate
+	for rows.Next() {
+		c, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		page = append(page, c)
+	}
+	return page, rows.Err()
+}
+
+// moveToDLQ moves a message that reached MaxReceives to the dead-letter queue
+// as SQS redrive does: same id, body, group, dedup id, attributes and sent
+// time; a fresh receive count; no dedup entry, so nothing is dropped.
+func (q *Queue) moveToDLQ(ctx context.Context, tx *sql.Tx, seq int64) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO queue_messages (queue, id, group_id, dedup_id, body, attributes, sent_at)
+		SELECT ?, id, group_id, dedup_id, body, attributes, sent_at FROM queue_messages WHERE seq = ?`,
+		q.cfg.DeadLetterQueue, seq); err != nil {
+		return fmt.Errorf("move to %s: %w", q.cfg.DeadLetterQueue, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM queue_messages WHERE seq = ?`, seq); err != nil {
+		return fmt.Errorf("move to %s: %w", q.cfg.DeadLetterQueue, err)
+	}
+	return nil
+}
+
+// Delete acknowledges a received message. A receipt from an earlier receive
+// of a message received again since fails with ErrNotFound.
+func (q *Queue) Delete(ctx context.Context, receipt string) error {
+	res, err := q.db.sql.ExecContext(ctx, `DELETE FROM queue_messages WHERE receipt = ? AND receipt != '' AND queue = ?`, receipt, q.cfg.Name)
+	if err != nil {
+		return fmt.Errorf("sqlite: delete from %s: %w", q.cfg.Name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: delete from %s: %w", q.cfg.Name, err)
+	} else if n == 0 {
+		return fmt.Errorf("sqlite: delete from %s: receipt %s: %w", q.cfg.Name, short(receipt), domain.ErrNotFound)
+	}
+	return nil
+}
+
+// ChangeVisibility makes an in-flight message visible again after timeout (0:
+// at once). A stale receipt, or a message no longer in flight, fails with
+// ErrNotFound.
+func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, timeout time.Duration) error {
+	if timeout < 0 {
+		return fmt.Errorf("sqlite: change visibility in %s: %w: negative timeout", q.cfg.Name, domain.ErrInvalid)
+	}
+	now := q.cfg.Clock.Now()
+	res, err := q.db.sql.ExecContext(ctx, `UPDATE queue_messages SET visible_at = ?
+		WHERE receipt = ? AND receipt != '' AND queue = ? AND visible_at > ?`,
+		now.Add(timeout).UnixNano(), receipt, q.cfg.Name, now.UnixNano())
+	if err != nil {
+		return fmt.Errorf("sqlite: change visibility in %s: %w", q.cfg.Name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: change visibility in %s: %w", q.cfg.Name, err)
+	} else if n == 0 {
+		return fmt.Errorf("sqlite: change visibility in %s: receipt %s is stale or not in flight: %w", q.cfg.Name, short(receipt), domain.ErrNotFound)
+	}
+	return nil
+}
+
+// Stats counts visible and in-flight messages.
+func (q *Queue) Stats(ctx context.Context) (domain.QueueStats, error) {
+	var st domain.QueueStats
+	now := q.cfg.Clock.Now().UnixNano()
+	err := q.db.sql.QueryRowContext(ctx, `SELECT
+		COALESCE(SUM(CASE WHEN visible_at <= ? THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN visible_at > ? THEN 1 ELSE 0 END), 0)
+		FROM queue_messages WHERE queue = ?`, now, now, q.cfg.Name).Scan(&st.Visible, &st.InFlight)
+	if err != nil {
+		return domain.QueueStats{}, fmt.Errorf("sqlite: stats of %s: %w", q.cfg.Name, err)
+	}
+	return st, nil
+}
+
+// Peek returns up to n messages, oldest first, in flight or not, without
+// receiving them: visibility and receive counts do not change and Receipt is
+// empty.
+func (q *Queue) Peek(ctx context.Context, n int) ([]domain.Message, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	rows, err := q.db.sql.QueryContext(ctx, `SELECT seq, id, group_id, dedup_id, body, attributes, sent_at, receive_count
+		FROM queue_messages WHERE queue = ? ORDER BY seq LIMIT ?`, q.cfg.Name, n)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: peek %s: %w", q.cfg.Name, err)
+	}
+	defer rows.Close()
+	var msgs []domain.Message
+	for rows.Next() {
+		c, err := scanMessage(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: peek %s: %w", q.cfg.Name, err)
+		}
+		msgs = append(msgs, c.msg)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: peek %s: %w", q.cfg.Name, err)
+	}
+	return msgs, nil
+}
+
+func scanMessage(rows *sql.Rows) (candidate, error) {
+	var c candidate
+	var attrs string
+	var sentAt int64
+	if err := rows.Scan(&c.seq, &c.msg.ID, &c.msg.GroupID, &c.msg.DedupID, &c.msg.Body, &attrs, &sentAt, &c.msg.ReceiveCount); err != nil {
+		return candidate{}, err
+	}
+	c.msg.SentAt = time.Unix(0, sentAt).UTC()
+	if err := json.Unmarshal([]byte(attrs), &c.msg.Attributes); err != nil {
+		return candidate{}, fmt.Errorf("message %s: attributes: %w", c.msg.ID, err)
+	}
+	return c, nil
+}
+
+func encodeAttributes(a map[string]string) (string, error) {
+	if a == nil {
+		a = map[string]string{}
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return "", fmt.Errorf("attributes: %w", err)
+	}
+	return string(b), nil
+}
+
+// newID returns a random UUID (version 4), the shape SQS ids have.
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// crypto/rand does not fail on supported platforms.
+		panic(err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// short keeps receipts out of error text beyond a recognisable prefix.
+func short(receipt string) string {
+	if len(receipt) > 8 {
+		return receipt[:8] + "…"
+	}
+	return receipt
+}
