@@ -15,13 +15,19 @@ type Static struct {
 
 // NewStatic takes the API key and a comma-separated list of signing secrets.
 func NewStatic(secretKey, webhookSecrets string) *Static {
-	s := &Static{secretKey: strings.TrimSpace(secretKey)}
-	for _, w := range strings.Split(webhookSecrets, ",") {
+	return &Static{secretKey: strings.TrimSpace(secretKey), webhookSecrets: splitList(webhookSecrets)}
+}
+
+// splitList reads a comma-separated list of secrets, dropping blanks, as both
+// STRIPE_WEBHOOK_SECRET and a plain-string Secrets Manager value are written.
+func splitList(s string) []string {
+	var out []string
+	for _, w := range strings.Split(s, ",") {
 		if w = strings.TrimSpace(w); w != "" {
-			s.webhookSecrets = append(s.webhookSecrets, w)
+			out = append(out, w)
 		}
 	}
-	return s
+	return out
 }
 
 // WebhookSecrets returns every valid signing secret.

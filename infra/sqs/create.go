@@ -1,0 +1,106 @@
+package sqs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/orderflow/orderflow/domain"
+)
+
+// dlqRetention keeps dead letters for the SQS maximum, 14 days, so an
+// operator back from a long weekend still finds them.
+const dlqRetention = 14 * 24 * time.Hour
+
+// CreateFIFOQueues creates, where missing, the FIFO events queue and its
+// FIFO dead-letter queue, with a redrive policy of maxReceives on the events
+// queue, and returns their URLs. A queue that exists is left as it is: this
+// is for `orderflow aws bootstrap` on emulators and for tests, while
+// production queues come from template.yaml.
+func CreateFIFOQueues(ctx context.Context, client *awssqs.Client, eventsName, dlqName string, maxReceives int, visibility time.Duration) (eventsURL, dlqURL string, err error) {
+	var problems []string
+	for _, name := range []string{eventsName, dlqName} {
+		if !strings.HasSuffix(name, ".fifo") {
+			problems = append(problems, fmt.Sprintf("queue name %q must end in .fifo", name))
+		}
+	}
+	if eventsName == dlqName {
+		problems = append(problems, "the events queue and the dead-letter queue need different names")
+	}
+	if maxReceives < 1 || maxReceives > 1000 {
+		problems = append(problems, fmt.Sprintf("maxReceives %d: want between 1 and 1000", maxReceives))
+	}
+	if visibility < 0 || visibility > maxHide {
+		problems = append(problems, fmt.Sprintf("visibility %s: want between 0 and 12h", visibility))
+	}
+	if client == nil {
+		problems = append(problems, "nil client")
+	}
+	if len(problems) > 0 {
+		return "", "", fmt.Errorf("%w: sqs create queues: %s", domain.ErrInvalid, strings.Join(problems, "; "))
+	}
+
+	dlqURL, err = ensureQueue(ctx, client, dlqName, map[string]string{
+		string(types.QueueAttributeNameFifoQueue):              "true",
+		string(types.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(int(dlqRetention.Seconds())),
+	})
+	if err != nil {
+		return "", "", err
+	}
+	attrs, err := client.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(dlqURL),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return "", "", wrap("create queues: dead-letter queue arn", err)
+	}
+	dlqARN := attrs.Attributes[string(types.QueueAttributeNameQueueArn)]
+	if dlqARN == "" {
+		return "", "", fmt.Errorf("sqs create queues: queue %s reported no QueueArn", dlqName)
+	}
+	redrive, err := json.Marshal(map[string]string{
+		"deadLetterTargetArn": dlqARN,
+		"maxReceiveCount":     strconv.Itoa(maxReceives),
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("sqs create queues: redrive policy: %w", err)
+	}
+	eventsAttrs := map[string]string{
+		string(types.QueueAttributeNameFifoQueue):     "true",
+		string(types.QueueAttributeNameRedrivePolicy): string(redrive),
+	}
+	if visibility > 0 {
+		eventsAttrs[string(types.QueueAttributeNameVisibilityTimeout)] = strconv.Itoa(int(seconds(visibility)))
+	}
+	eventsURL, err = ensureQueue(ctx, client, eventsName, eventsAttrs)
+	if err != nil {
+		return "", "", err
+	}
+	return eventsURL, dlqURL, nil
+}
+
+// ensureQueue returns the URL of the named queue, creating it with attrs
+// when it does not exist. Looking it up first keeps a rerun from failing on
+// a queue whose attributes were changed since it was created.
+func ensureQueue(ctx context.Context, client *awssqs.Client, name string, attrs map[string]string) (string, error) {
+	got, err := client.GetQueueUrl(ctx, &awssqs.GetQueueUrlInput{QueueName: aws.String(name)})
+	if err == nil {
+		return aws.ToString(got.QueueUrl), nil
+	}
+	if !errors.Is(wrap("", err), domain.ErrNotFound) {
+		return "", wrap("create queues: look up "+name, err)
+	}
+	created, err := client.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+	if err != nil {
+		return "", wrap("create queues: create "+name, err)
+	}
+	return aws.ToString(created.QueueUrl), nil
+}
