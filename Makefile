@@ -21,8 +21,11 @@ test: prereqs tools ## run every test, emulators included (installs dynalite and
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
-bench: prereqs tools ## run the benchmarks and print a table with ratios measured in the same run
-	$(GO) run ./cmd/orderflow-bench
+BENCH_PKGS := ./ingress ./workers ./infra/sqlite
+BENCH_TIME ?= 1s
+
+bench: prereq-go ## run the benchmarks and print a table; ratios compare variants measured in the same run
+	@set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) $(BENCH_PKGS) | tee .bench.out | awk -f bench.awk
 
 lint: prereq-go ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi

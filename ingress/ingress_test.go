@@ -127,7 +127,7 @@ type bundle struct {
 
 type option func(*ingress.Config)
 
-func setup(t *testing.T, opts ...option) bundle {
+func setup(t testing.TB, opts ...option) bundle {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	ctx := context.Background()
@@ -161,7 +161,7 @@ func setup(t *testing.T, opts ...option) bundle {
 
 // fixture reads testdata/events/<name>.json with its placeholders made unique
 // to the test, as the README there describes.
-func fixture(t *testing.T, name string) []byte {
+func fixture(t testing.TB, name string) []byte {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "testdata", "events", name+".json"))
 	if err != nil {

@@ -99,7 +99,7 @@ type setupOpts struct {
 	extra        map[string]workers.Handler
 }
 
-func setup(t *testing.T, opts ...setupOpts) *bundle {
+func setup(t testing.TB, opts ...setupOpts) *bundle {
 	t.Helper()
 	var o setupOpts
 	if len(opts) > 0 {
@@ -138,7 +138,7 @@ func setup(t *testing.T, opts ...setupOpts) *bundle {
 
 const dlqName = "orderflow-events-dlq-test.fifo"
 
-func newQueue(t *testing.T, db *sqlite.DB, cfg sqlite.QueueConfig) *sqlite.Queue {
+func newQueue(t testing.TB, db *sqlite.DB, cfg sqlite.QueueConfig) *sqlite.Queue {
 	t.Helper()
 	q, err := sqlite.NewQueue(db, cfg)
 	if err != nil {
@@ -150,7 +150,7 @@ func newQueue(t *testing.T, db *sqlite.DB, cfg sqlite.QueueConfig) *sqlite.Queue
 // fixture reads a Stripe event fixture and rewrites its placeholders: the
 // event id prefix gets tag, the order id and payment intent the given ones;
 // extra holds further old/new pairs.
-func fixture(t *testing.T, file, tag, orderID, pi string, extra ...string) []byte {
+func fixture(t testing.TB, file, tag, orderID, pi string, extra ...string) []byte {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "testdata", "events", file))
 	if err != nil {
@@ -170,7 +170,7 @@ func fixture(t *testing.T, file, tag, orderID, pi string, extra ...string) []byt
 }
 
 // message wraps an event body as the Lambda or the queue would deliver it.
-func message(t *testing.T, id string, body []byte, group string) domain.Message {
+func message(t testing.TB, id string, body []byte, group string) domain.Message {
 	t.Helper()
 	ev, err := domain.ParseEvent(body)
 	if err != nil {
@@ -186,7 +186,7 @@ func message(t *testing.T, id string, body []byte, group string) domain.Message 
 }
 
 // outgoing is the ingress's view of an event body.
-func outgoing(t *testing.T, body []byte) domain.OutgoingMessage {
+func outgoing(t testing.TB, body []byte) domain.OutgoingMessage {
 	t.Helper()
 	m := message(t, "", body, "")
 	return domain.OutgoingMessage{Body: m.Body, GroupID: m.GroupID, DedupID: m.DedupID, Attributes: m.Attributes}
@@ -194,7 +194,7 @@ func outgoing(t *testing.T, body []byte) domain.OutgoingMessage {
 
 // createOrder writes a pending 2000 usd order for user u_1 and lets edit
 // adjust it first.
-func (b *bundle) createOrder(t *testing.T, id, pi string, edit func(*domain.Order)) {
+func (b *bundle) createOrder(t testing.TB, id, pi string, edit func(*domain.Order)) {
 	t.Helper()
 	o := domain.Order{ID: id, UserID: "u_1", SellerID: "s_1", ProductID: "p_1", Amount: 2000, Currency: "usd", StripePaymentIntentID: pi}
 	if edit != nil {
