@@ -2,6 +2,7 @@ package workers
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"go.uber.org/zap"
@@ -78,9 +79,28 @@ func noteOrder(ctx context.Context, orderID string) {
 	}
 }
 
-// eventType is the routing key: the eventType attribute, which the ingress and
-// the scheduler always set.
-func eventType(msg domain.Message) string { return msg.Attributes[domain.AttrEventType] }
+// eventType is the routing key: the eventType attribute, which the ingress,
+// replay and the local scheduler always set.
+//
+// EventBridge Scheduler cannot set message attributes, so the deployed
+// schedule's {"type":"cleanup.run"} arrives without one; for that type alone
+// the body's top-level "type" is trusted. Stripe bodies also have a "type",
+// but they are deliberately not routed by it: every producer of Stripe events
+// sets the attribute, so one without it did not come through the ingress or
+// replay and belongs in the DLQ for a person to look at. A stray cleanup.run
+// is harmless by contrast: it carries no data and cleanup is idempotent.
+func eventType(msg domain.Message) string {
+	if t := msg.Attributes[domain.AttrEventType]; t != "" {
+		return t
+	}
+	var body struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(msg.Body, &body) == nil && body.Type == domain.EventCleanupRun {
+		return domain.EventCleanupRun
+	}
+	return ""
+}
 
 // eventID is the Stripe event id of a message: its attribute, else the dedup
 // id the ingress derived from it.

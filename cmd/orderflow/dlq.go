@@ -32,7 +32,7 @@ func (a *app) dlqCommand() *cobra.Command {
 		Example: "  orderflow dlq list | jq -r 'select(.eventType==\"charge.refunded\") | .eventId'",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			be, err := a.open(cmd.Context(), backend.Parts{Queues: true})
+			be, err := a.open(cmd.Context(), backend.Parts{DLQ: true})
 			if err != nil {
 				return err
 			}
@@ -48,7 +48,7 @@ func (a *app) dlqCommand() *cobra.Command {
 			return nil
 		},
 	}
-	return group("dlq", "Inspect and redrive the dead-letter queue", list)
+	return group("dlq", "Inspect and redrive the dead-letter queue", list, a.dlqRedriveCommand())
 }
 
 func (a *app) dlqEntry(m domain.Message) dlqEntry {
@@ -63,4 +63,3 @@ func (a *app) dlqEntry(m domain.Message) dlqEntry {
 		LastError: m.Attributes[domain.AttrLastError],
 	}
 }
-

@@ -1,0 +1,121 @@
+// Command ingress is the IngressFunction Lambda: API Gateway HTTP API
+// (payload v2) requests for POST /<stage>/webhooks/stripe are adapted to the
+// same ingress.Handler that `orderflow serve` runs, which verifies the Stripe
+// signature and enqueues the event on the FIFO events queue.
+//
+// It opens only the events queue and the signing secrets. Configuration,
+// clients and the secrets cache are built once per container, before
+// lambda.Start, and reused by every invocation.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"go.uber.org/zap"
+
+	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/infra/backend"
+	"github.com/orderflow/orderflow/infra/config"
+	"github.com/orderflow/orderflow/infra/logging"
+	"github.com/orderflow/orderflow/infra/metrics"
+	"github.com/orderflow/orderflow/ingress"
+)
+
+// function names this Lambda in its log lines.
+const function = "ingress"
+
+// warmTimeout bounds the secrets fetch at init; the Lambda init phase is
+// limited to 10 s and a slow fetch is simply retried on the first request.
+const warmTimeout = 3 * time.Second
+
+// handler is the Lambda handler: the API Gateway adapter of ingress.Handler.
+type handler = func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+
+func main() {
+	h, _, err := newHandler(context.Background(), os.Getenv)
+	if err != nil {
+		initFailed(err)
+	}
+	// No SIGTERM hook: logs and metrics are written unbuffered and the SQS and
+	// Secrets Manager clients hold nothing that must be flushed on shutdown.
+	lambda.Start(h)
+}
+
+// newHandler builds the handler from the environment read through getenv. The
+// returned cleanup releases the backend (it matters for SQLite in tests).
+func newHandler(ctx context.Context, getenv func(string) string) (handler, func() error, error) {
+	start := time.Now()
+	cfg, err := config.LoadLambda(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := requireIngress(cfg); err != nil {
+		return nil, nil, err
+	}
+	log, err := logging.New(os.Stdout, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return nil, nil, err
+	}
+	log = log.With(zap.String("function", function))
+	be, err := backend.Open(ctx, cfg, backend.Parts{Events: true}, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := ingress.NewHandler(ingress.Config{
+		Queue: be.Events, Secrets: be.Secrets, Logger: log,
+		Metrics: metrics.New(os.Stdout), Clock: domain.SystemClock{},
+	})
+	if err != nil {
+		_ = be.Close()
+		return nil, nil, err
+	}
+	// Fetch the signing secrets once now, in the init phase, which Lambda runs
+	// with a boosted CPU and, with provisioned concurrency or proactive
+	// initialization, ahead of traffic, rather than inside a webhook's request.
+	// A failure is not fatal: the first request fetches again (503 if it still
+	// cannot, and Stripe retries).
+	warmCtx, cancel := context.WithTimeout(ctx, warmTimeout)
+	defer cancel()
+	if _, err := be.Secrets.WebhookSecrets(warmCtx); err != nil {
+		log.Warn("could not fetch the webhook signing secrets at init; will retry on the first request", zap.Error(err))
+	}
+	log.Info("ready", zap.String("backend", cfg.Backend), zap.Duration("initSeconds", time.Since(start)))
+	return h.HandleAPIGateway, be.Close, nil
+}
+
+// requireIngress reports, in one error, what the ingress needs beyond Load's
+// checks: a signing secret (without one every webhook would be rejected) and,
+// on AWS, the events queue URL.
+func requireIngress(cfg config.Config) error {
+	var problems []string
+	if cfg.StripeWebhookSecretARN == "" && cfg.StripeWebhookSecret == "" {
+		problems = append(problems, "STRIPE_WEBHOOK_SECRET_ARN is not set (or STRIPE_WEBHOOK_SECRET for a local run)")
+	}
+	if cfg.Backend == config.BackendAWS {
+		if err := cfg.RequireAWS(false, true, false); err != nil {
+			problems = append(problems, strings.TrimPrefix(err.Error(), "invalid configuration: "))
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New("invalid configuration: " + strings.Join(problems, "; "))
+}
+
+// initFailed reports a bad configuration as one log line and exits, so the
+// Lambda init fails with a readable cause instead of a panic stack.
+func initFailed(err error) {
+	if log, lerr := logging.New(os.Stdout, "info", "json"); lerr == nil {
+		log.Error(function+" cannot start: "+err.Error(), zap.String("function", function))
+	} else {
+		fmt.Fprintf(os.Stdout, "%s cannot start: %v\n", function, err)
+	}
+	os.Exit(1)
+}

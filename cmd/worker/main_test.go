@@ -1,0 +1,340 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/infra/backend"
+	"github.com/orderflow/orderflow/infra/config"
+	"github.com/orderflow/orderflow/infra/dynamo"
+	"github.com/orderflow/orderflow/infra/emulator"
+	"github.com/orderflow/orderflow/infra/sqs"
+)
+
+// runMainEnv makes the test binary run main() instead of the tests, so the
+// init failure of the real entry point can be observed from outside.
+const runMainEnv = "ORDERFLOW_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// sqsRecordJSON is one record of an SQS event exactly as Lambda delivers it
+// from a FIFO queue; body and messageAttributes are filled in as JSON.
+const sqsRecordJSON = `{
+      "messageId": %q,
+      "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a%s",
+      "body": %s,
+      "attributes": {
+        "ApproximateReceiveCount": "1",
+        "SentTimestamp": "1709294400123",
+        "SequenceNumber": "18849496460467696128",
+        "MessageGroupId": %q,
+        "SenderId": "AROAIWPX5BD2BHG722MW4:orderflow-IngressFunction",
+        "MessageDeduplicationId": %q,
+        "ApproximateFirstReceiveTimestamp": "1709294400200"
+      },
+      "messageAttributes": %s,
+      "md5OfMessageAttributes": "b2e2f8f2a9a8f2a8e2b2f8f2a9a8f2a8",
+      "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
+      "eventSource": "aws:sqs",
+      "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:orderflow-events-prod.fifo",
+      "awsRegion": "us-east-1"
+    }`
+
+// record renders one SQS record. attrs become String message attributes; nil
+// gives none at all, as EventBridge Scheduler sends the cleanup message.
+func record(t *testing.T, id string, body []byte, group, dedup string, attrs map[string]string) string {
+	t.Helper()
+	quoted, err := json.Marshal(string(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ma := "{}"
+	if attrs != nil {
+		var parts []string
+		for k, v := range attrs {
+			parts = append(parts, fmt.Sprintf(`%q: {"stringValue": %q, "stringListValues": [], "binaryListValues": [], "dataType": "String"}`, k, v))
+		}
+		slices.Sort(parts)
+		ma = "{" + strings.Join(parts, ", ") + "}"
+	}
+	return fmt.Sprintf(sqsRecordJSON, id, id, quoted, group, dedup, ma)
+}
+
+// stripeRecord is a Stripe event as the ingress enqueued it.
+func stripeRecord(t *testing.T, id string, body []byte) string {
+	t.Helper()
+	ev, err := domain.ParseEvent(body)
+	if err != nil {
+		t.Fatalf("fixture: %v", err)
+	}
+	return record(t, id, body, ev.GroupID(), ev.ID, map[string]string{
+		domain.AttrEventType: ev.Type, domain.AttrEventID: ev.ID, domain.AttrSource: domain.SourceWebhook,
+	})
+}
+
+// sqsEvent wraps records into the event JSON and checks that it decodes into
+// the aws-lambda-go type, as the runtime does.
+func sqsEvent(t *testing.T, records ...string) []byte {
+	t.Helper()
+	raw := []byte("{\n  \"Records\": [\n    " + strings.Join(records, ",\n    ") + "\n  ]\n}")
+	var ev events.SQSEvent
+	if err := json.Unmarshal(raw, &ev); err != nil || len(ev.Records) != len(records) {
+		t.Fatalf("SQS event JSON: %v", err)
+	}
+	return raw
+}
+
+// fixture reads a Stripe event fixture; tag makes the event ids unique, and
+// the order and payment intent are the given ones.
+func fixture(t *testing.T, file, tag, orderID, pi string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(emulator.RepoRoot(t), "testdata", "events", file))
+	if err != nil {
+		t.Fatalf("read fixture: %v", err)
+	}
+	return []byte(strings.NewReplacer(
+		"evt_fixture", "evt_"+tag, "ord_fixture", orderID, "pi_fixture", pi, "ch_fixture", "ch_"+tag,
+	).Replace(string(raw)))
+}
+
+// env is a function's environment for one backend.
+type env map[string]string
+
+func (e env) get(k string) string { return e[k] }
+
+// backends are the two configurations every handler test runs on.
+var backends = []struct {
+	name string
+	env  func(t *testing.T) env
+}{
+	{"sqlite", sqliteEnv},
+	{"emulators", awsEnv},
+}
+
+// common settings: a 3 s visibility gives a 1 s retry budget, so the
+// transient failure below does not keep the test waiting 5 s.
+func common(e env) env {
+	e["ORDERFLOW_VISIBILITY_TIMEOUT"] = "3s"
+	e["LOG_LEVEL"] = "warn"
+	return e
+}
+
+func sqliteEnv(t *testing.T) env {
+	return common(env{"ORDERFLOW_BACKEND": "sqlite", "ORDERFLOW_DB": filepath.Join(t.TempDir(), "orderflow.db")})
+}
+
+// awsEnv creates a table in dynalite and FIFO queues in kumo and points the
+// SDK at them. The SDK reads endpoints, region and credentials from the
+// process environment (backend.LoadAWS), not from the map newHandler gets, so
+// they are set with t.Setenv: these tests cannot run in parallel.
+func awsEnv(t *testing.T) env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dynamoURL, kumoURL := emulator.Dynalite(t), emulator.Kumo(t)
+	table := emulator.TableName(t)
+	if err := dynamo.CreateTable(ctx, dynamodb.NewFromConfig(emulator.AWSConfig(dynamoURL)), table); err != nil {
+		t.Fatalf("create table: %v", err)
+	}
+	name := "lambda-" + unique(t)
+	eventsURL, dlqURL, err := sqs.CreateFIFOQueues(ctx, awssqs.NewFromConfig(emulator.AWSConfig(kumoURL)), name+".fifo", name+"-dlq.fifo", 5, 30*time.Second)
+	if err != nil {
+		t.Fatalf("create queues: %v", err)
+	}
+	for k, v := range map[string]string{
+		"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "",
+		"AWS_PROFILE": "", "AWS_ENDPOINT_URL": "", "AWS_EC2_METADATA_DISABLED": "true",
+		"AWS_ENDPOINT_URL_DYNAMODB": dynamoURL, "AWS_ENDPOINT_URL_SQS": kumoURL, "AWS_ENDPOINT_URL_SECRETS_MANAGER": kumoURL,
+	} {
+		t.Setenv(k, v)
+	}
+	return common(env{"ORDERS_TABLE": table, "EVENTS_QUEUE_URL": eventsURL, "DLQ_URL": dlqURL})
+}
+
+func unique(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// inspect opens the same backend as the function, for the test to look at.
+func inspect(t *testing.T, ctx context.Context, e env) *backend.Backend {
+	t.Helper()
+	cfg, err := config.LoadLambda(e.get)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	be, err := backend.Open(ctx, cfg, backend.All, nil)
+	if err != nil {
+		t.Fatalf("open backend: %v", err)
+	}
+	t.Cleanup(func() { _ = be.Close() })
+	return be
+}
+
+func createOrder(t *testing.T, ctx context.Context, s domain.Store, id, pi string, edit func(*domain.Order)) {
+	t.Helper()
+	o := domain.Order{ID: id, UserID: "u_1", SellerID: "s_1", ProductID: "p_1", Amount: 2000, Currency: "usd", StripePaymentIntentID: pi}
+	if edit != nil {
+		edit(&o)
+	}
+	o, err := domain.NewOrder(o, time.Now())
+	if err != nil {
+		t.Fatalf("new order: %v", err)
+	}
+	if err := s.Create(ctx, o); err != nil {
+		t.Fatalf("create order %s: %v", id, err)
+	}
+}
+
+func invoke(t *testing.T, ctx context.Context, fn lambda.Handler, payload []byte) []string {
+	t.Helper()
+	out, err := fn.Invoke(ctx, payload)
+	if err != nil {
+		t.Fatalf("invoke: %v", err)
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatalf("response %s: %v", out, err)
+	}
+	ids := []string{}
+	for _, f := range resp.BatchItemFailures {
+		ids = append(ids, f.ItemIdentifier)
+	}
+	return ids
+}
+
+func TestWorkerFunction(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // hang guard only
+			defer cancel()
+			e := b.env(t)
+			h, cleanup, err := newHandler(ctx, e.get)
+			if err != nil {
+				t.Fatalf("newHandler: %v", err)
+			}
+			t.Cleanup(func() { _ = cleanup() })
+			fn := lambda.NewHandler(h)
+			be := inspect(t, ctx, e)
+			store := be.Store
+			createOrder(t, ctx, store, "ord_a", "pi_a", nil)
+			createOrder(t, ctx, store, "ord_b", "pi_b", nil)
+			createOrder(t, ctx, store, "ord_stale", "pi_stale", func(o *domain.Order) {
+				at := time.Now().Add(-2 * time.Hour)
+				o.PaymentStatus, o.PaymentFailedAt = domain.PaymentFailed, &at
+			})
+
+			// Groups pi_a and pi_b interleaved; a2's order does not exist
+			// (transient), so a3 must not run; u1 has an unknown type
+			// (permanent) and goes straight to the DLQ.
+			batch := sqsEvent(t,
+				stripeRecord(t, "a1", fixture(t, "payment_intent.succeeded.json", "a", "ord_a", "pi_a")),
+				stripeRecord(t, "b1", fixture(t, "payment_intent.succeeded.json", "b", "ord_b", "pi_b")),
+				stripeRecord(t, "u1", fixture(t, "customer.created.json", "u", "ord_u", "pi_u")),
+				stripeRecord(t, "a2", fixture(t, "payment_intent.payment_failed.json", "a_missing", "ord_missing", "pi_a")),
+				stripeRecord(t, "a3", fixture(t, "charge.refunded.json", "a", "ord_a", "pi_a")),
+				stripeRecord(t, "b2", fixture(t, "charge.refunded.json", "b", "ord_b", "pi_b")),
+			)
+			if got := invoke(t, ctx, fn, batch); !slices.Equal(got, []string{"a2", "a3"}) {
+				t.Fatalf("batchItemFailures = %v, want [a2 a3]", got)
+			}
+			order := func(id string) domain.Order {
+				o, err := store.Get(ctx, id)
+				if err != nil {
+					t.Fatalf("get %s: %v", id, err)
+				}
+				return o
+			}
+			if a := order("ord_a"); a.Status != domain.StatusCompleted || len(a.Timeline) != 1 {
+				t.Errorf("ord_a = %s with %d timeline entries, want completed by a1 only", a.Status, len(a.Timeline))
+			}
+			if o := order("ord_b"); o.Status != domain.StatusRefunded || len(o.Timeline) != 2 {
+				t.Errorf("ord_b = %s with %d timeline entries, want refunded by b1 and b2", o.Status, len(o.Timeline))
+			}
+			dead, err := be.DLQ.Receive(ctx, 10, 2*time.Second)
+			if err != nil {
+				t.Fatalf("receive dlq: %v", err)
+			}
+			if len(dead) != 1 || dead[0].DedupID != "evt_u_customer_created" || !strings.Contains(dead[0].Attributes[domain.AttrLastError], "unknown eventType") {
+				t.Fatalf("dlq = %+v, want only u1 with lastError unknown eventType", dead)
+			}
+
+			// The schedule's message: body only, no message attributes.
+			cleanupMsg := sqsEvent(t, record(t, "c1", []byte(`{"type":"cleanup.run"}`), domain.CleanupGroup, "3f6b8c1d2e9a", nil))
+			if got := invoke(t, ctx, fn, cleanupMsg); len(got) != 0 {
+				t.Fatalf("cleanup batchItemFailures = %v, want none", got)
+			}
+			if o := order("ord_stale"); o.Status != domain.StatusCancelled || len(o.Timeline) != 1 || o.Timeline[0].Type != domain.EntryCleanupCancelled {
+				t.Errorf("ord_stale = %s %+v, want cancelled by the scheduled cleanup", o.Status, o.Timeline)
+			}
+		})
+	}
+}
+
+func TestWorkerConfigurationErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  env
+		want []string
+	}{
+		{"nothing set defaults to aws", env{}, []string{"DLQ_URL"}},
+		{"bad values", env{"ORDERFLOW_BACKEND": "sqlite", "LOG_LEVEL": "loud", "ORDERFLOW_VISIBILITY_TIMEOUT": "soon"}, []string{"LOG_LEVEL", "ORDERFLOW_VISIBILITY_TIMEOUT"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, _, err := newHandler(context.Background(), tt.env.get)
+			if err == nil {
+				t.Fatal("newHandler succeeded, want a configuration error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %s", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestBadConfigurationFailsInitWithOneLine(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = []string{runMainEnv + "=1", "PATH=" + os.Getenv("PATH")} // no DLQ_URL
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("main exited with %v, want status 1; output:\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "cannot start") || !strings.Contains(lines[0], "DLQ_URL") || strings.Contains(string(out), "goroutine") {
+		t.Fatalf("init failure printed %d lines, want one naming DLQ_URL:\n%s", len(lines), out)
+	}
+}

@@ -1,0 +1,67 @@
+package workers
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/orderflow/orderflow/domain"
+)
+
+// SQS system attribute names that Lambda passes in each record's attributes.
+const (
+	sqsGroupID      = "MessageGroupId"
+	sqsDedupID      = "MessageDeduplicationId"
+	sqsReceiveCount = "ApproximateReceiveCount"
+	sqsSentAt       = "SentTimestamp"
+)
+
+// HandleSQS is the worker Lambda's handler: it runs a batch from the SQS event
+// source through ProcessBatch, the same code `orderflow serve` polls with, and
+// reports the failed messages as BatchItemFailures (ReportBatchItemFailures),
+// so Lambda deletes the rest and returns only those to the queue. Failures
+// stay FIFO-aware: the later messages of a failed group are reported too.
+//
+// It never returns an error: that would fail the whole batch, including the
+// messages already applied and the other groups.
+func (d *Dispatcher) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	msgs := make([]domain.Message, len(ev.Records))
+	for i, r := range ev.Records {
+		msgs[i] = fromSQS(r)
+	}
+	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
+	for _, id := range d.ProcessBatch(ctx, msgs) {
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
+	}
+	return resp, nil
+}
+
+// fromSQS converts a Lambda SQS record to the message the handlers read, as
+// infra/sqs does for a received message. Binary message attributes are
+// dropped: orderflow only ever sends strings.
+func fromSQS(r events.SQSMessage) domain.Message {
+	m := domain.Message{
+		ID:      r.MessageId,
+		Body:    []byte(r.Body),
+		GroupID: r.Attributes[sqsGroupID],
+		DedupID: r.Attributes[sqsDedupID],
+		Receipt: r.ReceiptHandle,
+	}
+	if n, err := strconv.Atoi(r.Attributes[sqsReceiveCount]); err == nil {
+		m.ReceiveCount = n
+	}
+	if ms, err := strconv.ParseInt(r.Attributes[sqsSentAt], 10, 64); err == nil {
+		m.SentAt = time.UnixMilli(ms).UTC()
+	}
+	if len(r.MessageAttributes) > 0 {
+		m.Attributes = make(map[string]string, len(r.MessageAttributes))
+		for k, v := range r.MessageAttributes {
+			if v.StringValue != nil {
+				m.Attributes[k] = *v.StringValue
+			}
+		}
+	}
+	return m
+}
