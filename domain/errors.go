@@ -16,9 +16,9 @@ var (
 	// ErrAlreadyApplied means the Stripe event was applied to the order before.
 	ErrAlreadyApplied = errors.New("event already applied")
 	// ErrNotFlagged means clear-review was asked of an order that is not flagged.
-	ErrNotFlagged = errors.New("order is not flagged for review")
+	ErrNotFlagged = errors.New("not flagged for review")
 	// ErrAlreadyRefunded means mark-refunded was asked of a refunded order.
-	ErrAlreadyRefunded = errors.New("order is already refunded")
+	ErrAlreadyRefunded = errors.New("already refunded")
 	// ErrInvalid means the input is malformed; retrying it cannot help.
 	ErrInvalid = errors.New("invalid input")
 )

@@ -85,7 +85,7 @@ func (a *app) rootCommand() *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return a.loadConfig()
+			return a.loadConfig(cmd.Name() == "serve")
 		},
 	}
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "", "log format: json or console (default ORDERFLOW_LOG_FORMAT, else json)")
@@ -129,10 +129,15 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 	}
 }
 
-func (a *app) loadConfig() error {
+func (a *app) loadConfig(serving bool) error {
 	cfg, err := config.Load(a.getenv)
 	if err != nil {
 		return err
+	}
+	// An operator command answers on stdout; its progress lines would only
+	// bury that, so it logs warnings and errors unless LOG_LEVEL says more.
+	if !serving && a.getenv("LOG_LEVEL") == "" {
+		cfg.LogLevel = "warn"
 	}
 	if a.logFormat != "" {
 		cfg.LogFormat = a.logFormat
@@ -146,8 +151,9 @@ func (a *app) loadConfig() error {
 		return err
 	}
 	a.log = log
-	// EMF lines are for CloudWatch; on a console they only bury the log.
-	if cfg.LogFormat == "json" {
+	// EMF lines are for CloudWatch: serve's JSON log may be shipped there; on
+	// a console, or after an operator command, they would only bury the output.
+	if serving && cfg.LogFormat == "json" {
 		a.metrics = metrics.New(a.stderr)
 	}
 	return nil
