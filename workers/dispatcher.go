@@ -101,22 +101,39 @@ func NewDispatcher(cfg Config) (*Dispatcher, error) {
 // later messages of that group are reported failed without being processed,
 // so they are never applied out of order; other groups go on.
 func (d *Dispatcher) ProcessBatch(ctx context.Context, msgs []domain.Message) (failed []string) {
+	for _, f := range d.processBatch(ctx, msgs) {
+		failed = append(failed, f.msg.ID)
+	}
+	return failed
+}
+
+// failure is a message left for redelivery and why.
+type failure struct {
+	msg    domain.Message
+	reason error
+}
+
+// errGroupBlocked is the reason of a message skipped behind a failed one.
+var errGroupBlocked = errors.New("not processed: an earlier message of its group failed in the same batch")
+
+func (d *Dispatcher) processBatch(ctx context.Context, msgs []domain.Message) []failure {
+	var failed []failure
 	blocked := make(map[string]bool)
 	for _, msg := range msgs {
 		log := d.cfg.Logger.With(msgFields(msg, "")...)
 		if msg.GroupID != "" && blocked[msg.GroupID] {
 			log.Warn("skipped: an earlier message of its group failed in this batch")
-			failed = append(failed, msg.ID)
+			failed = append(failed, failure{msg, errGroupBlocked})
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			log.Warn("not processed: context done", zap.Error(err))
-			failed = append(failed, msg.ID)
+			failed = append(failed, failure{msg, err})
 			blocked[msg.GroupID] = true
 			continue
 		}
-		if !d.process(ctx, msg) {
-			failed = append(failed, msg.ID)
+		if err := d.process(ctx, msg); err != nil {
+			failed = append(failed, failure{msg, err})
 			if msg.GroupID != "" {
 				blocked[msg.GroupID] = true
 			}
@@ -125,20 +142,23 @@ func (d *Dispatcher) ProcessBatch(ctx context.Context, msgs []domain.Message) (f
 	return failed
 }
 
-// process handles one message and reports whether it may be acknowledged.
-func (d *Dispatcher) process(ctx context.Context, msg domain.Message) bool {
+// process handles one message; nil means it may be acknowledged.
+func (d *Dispatcher) process(ctx context.Context, msg domain.Message) error {
 	state := &msgState{}
 	ctx = withState(ctx, state)
 	err := d.handleWithRetry(ctx, msg, state)
 	log := d.cfg.Logger.With(msgFields(msg, state.orderID)...)
 	switch {
 	case err == nil:
-		return true
+		return nil
 	case isPermanent(err):
-		return d.deadLetter(ctx, log, msg, err)
+		if d.deadLetter(ctx, log, msg, err) {
+			return nil
+		}
+		return err
 	default:
 		log.Warn("message failed; left for redelivery", zap.Error(err))
-		return false
+		return err
 	}
 }
 
@@ -235,6 +255,14 @@ func shortReason(err error) string {
 	return s
 }
 
+// failureRecorder is implemented by queues that can keep why a message
+// failed (the SQLite queue); the reason becomes the lastError attribute if
+// the message is moved to the dead-letter queue. SQS cannot change a
+// message, so there lastError is only known for permanent failures.
+type failureRecorder interface {
+	RecordFailure(ctx context.Context, receipt, reason string) error
+}
+
 // Run polls q, processes each batch and deletes what succeeded; failures are
 // left for the visibility timeout, as SQS with Lambda does. When ctx ends it
 // stops receiving, finishes the batch in hand and returns nil.
@@ -274,10 +302,16 @@ func (d *Dispatcher) Run(ctx context.Context, q domain.Queue) error {
 // shutdown drains the work in hand instead of abandoning it half-applied.
 func (d *Dispatcher) processAndDelete(ctx context.Context, q domain.Queue, msgs []domain.Message) {
 	work := context.WithoutCancel(ctx)
-	failed := d.ProcessBatch(work, msgs)
+	failed := d.processBatch(work, msgs)
 	bad := make(map[string]bool, len(failed))
-	for _, id := range failed {
-		bad[id] = true
+	recorder, canRecord := q.(failureRecorder)
+	for _, f := range failed {
+		bad[f.msg.ID] = true
+		if canRecord && f.reason != errGroupBlocked {
+			if err := recorder.RecordFailure(work, f.msg.Receipt, shortReason(f.reason)); err != nil {
+				d.cfg.Logger.Debug("could not record the failure reason", append(msgFields(f.msg, ""), zap.Error(err))...)
+			}
+		}
 	}
 	for _, msg := range msgs {
 		if bad[msg.ID] {

@@ -29,6 +29,7 @@ func newAWSHarness(t *testing.T, extra ...string) *harness {
 		"DLQ_NAME=of-dlq-" + suffix + ".fifo",
 	}
 	h := newHarness(t, append(env, extra...)...)
+	h.backend = "aws"
 	out := h.mustCLI("", "aws", "bootstrap")
 	var res struct{ Table, EventsQueueURL, DLQURL string }
 	if err := json.Unmarshal([]byte(out), &struct {

@@ -112,6 +112,11 @@ func runPipelineScenarios(t *testing.T, h *harness) {
 		if entry["eventType"] != domain.EventPaymentSucceeded || entry["group"] != "pi_ghost" {
 			t.Fatalf("dlq entry = %v", entry)
 		}
+		// SQLite keeps the worker's last failure; SQS cannot change a message,
+		// so there the reason is only known for permanent failures.
+		if lastError, _ := entry["lastError"].(string); h.backend == "sqlite" && !strings.Contains(lastError, "ord_ghost") {
+			t.Fatalf("lastError = %q, want the missing order named", lastError)
+		}
 	})
 }
 

@@ -48,14 +48,15 @@ const testWebhookSecret = "whsec_e2e_test_secret_0123456789"
 
 // harness runs `orderflow serve` and the CLI against one data folder.
 type harness struct {
-	t      *testing.T
-	dir    string
-	addr   string
-	env    []string
-	mu     sync.Mutex
-	serve  *exec.Cmd
-	logs   *lockedBuffer
-	exited chan error
+	t       *testing.T
+	backend string // "sqlite" or "aws"
+	dir     string
+	addr    string
+	env     []string
+	mu      sync.Mutex
+	serve   *exec.Cmd
+	logs    *lockedBuffer
+	exited  chan error
 }
 
 type lockedBuffer struct {
@@ -80,7 +81,7 @@ func (b *lockedBuffer) String() string {
 func newHarness(t *testing.T, extra ...string) *harness {
 	t.Helper()
 	dir := t.TempDir()
-	h := &harness{t: t, dir: dir, addr: freeAddr(t), logs: &lockedBuffer{}}
+	h := &harness{t: t, backend: "sqlite", dir: dir, addr: freeAddr(t), logs: &lockedBuffer{}}
 	h.env = append(os.Environ(),
 		"ORDERFLOW_DB="+filepath.Join(dir, "orderflow.db"),
 		"ORDERFLOW_ADDR="+h.addr,

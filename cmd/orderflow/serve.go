@@ -63,7 +63,7 @@ func (a *app) serve(ctx context.Context) error {
 	}
 	dispatcher, err := workers.NewDispatcher(workers.Config{
 		Handlers: workers.StandardHandlers(a.deps(be)), DeadLetter: be.DLQ,
-		Logger: a.log, Metrics: a.metrics, Clock: a.clock, RetryBudget: retryBudget(a.cfg.VisibilityTimeout),
+		Logger: a.log, Metrics: a.metrics, Clock: a.clock, RetryBudget: workers.RetryBudget(a.cfg.VisibilityTimeout),
 	})
 	if err != nil {
 		return err
@@ -130,12 +130,6 @@ func (a *app) serve(ctx context.Context) error {
 	wg.Wait()
 	a.log.Info("stopped")
 	return runErr
-}
-
-// retryBudget keeps in-process retries well inside the visibility timeout so
-// a message is never redelivered while this process still works on it.
-func retryBudget(visibility time.Duration) time.Duration {
-	return min(5*time.Second, visibility/3)
 }
 
 // scheduleCleanup is the local stand-in for the EventBridge schedule: it

@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS queue_messages (
 	sent_at       INTEGER NOT NULL,
 	receive_count INTEGER NOT NULL DEFAULT 0,
 	visible_at    INTEGER NOT NULL DEFAULT 0,
-	receipt       TEXT NOT NULL DEFAULT ''
+	receipt       TEXT NOT NULL DEFAULT '',
+	last_error    TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS queue_messages_order ON queue_messages (queue, visible_at, seq);
 CREATE INDEX IF NOT EXISTS queue_messages_seq ON queue_messages (queue, seq);
@@ -88,7 +89,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// _txlock=immediate makes every BeginTx a BEGIN IMMEDIATE: the write lock
 	// is taken up front, so a transaction never fails half-way trying to
 	// upgrade a read lock another process invalidated.
-	dsn := path + fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate", busyTimeoutMS)
+	dsn := path + fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate", busyTimeoutMS)
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -96,13 +97,29 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	sqldb.SetMaxOpenConns(maxOpenConns)
 	db := &DB{sql: sqldb, path: path}
 	if err := db.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, schema)
-		return err
+		if _, err := tx.ExecContext(ctx, schema); err != nil {
+			return err
+		}
+		return migrate(ctx, tx)
 	}); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("sqlite: open %s: schema: %w", path, err)
 	}
 	return db, nil
+}
+
+// migrate brings a database made by an earlier version up to the schema:
+// CREATE TABLE IF NOT EXISTS leaves an existing table's columns as they were.
+func migrate(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('queue_messages') WHERE name = 'last_error'`).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		_, err := tx.ExecContext(ctx, `ALTER TABLE queue_messages ADD COLUMN last_error TEXT NOT NULL DEFAULT ''`)
+		return err
+	}
+	return nil
 }
 
 // Close closes the database; the Store and Queues built on it stop working.

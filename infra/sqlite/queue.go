@@ -268,15 +268,36 @@ func (q *Queue) candidates(ctx context.Context, tx *sql.Tx, nowNS, after int64) 
 
 // moveToDLQ moves a message that reached MaxReceives to the dead-letter queue
 // as SQS redrive does: same id, body, group, dedup id, attributes and sent
-// time; a fresh receive count; no dedup entry, so nothing is dropped.
+// time; a fresh receive count; no dedup entry, so nothing is dropped. The
+// last failure a worker recorded (RecordFailure) becomes the lastError
+// attribute, so `orderflow dlq list` can say why the message is there.
 func (q *Queue) moveToDLQ(ctx context.Context, tx *sql.Tx, seq int64) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO queue_messages (queue, id, group_id, dedup_id, body, attributes, sent_at)
-		SELECT ?, id, group_id, dedup_id, body, attributes, sent_at FROM queue_messages WHERE seq = ?`,
+		SELECT ?, id, group_id, dedup_id, body,
+			CASE WHEN last_error = '' THEN attributes ELSE json_set(attributes, '$.`+domain.AttrLastError+`', last_error) END,
+			sent_at FROM queue_messages WHERE seq = ?`,
 		q.cfg.DeadLetterQueue, seq); err != nil {
 		return fmt.Errorf("move to %s: %w", q.cfg.DeadLetterQueue, err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM queue_messages WHERE seq = ?`, seq); err != nil {
 		return fmt.Errorf("move to %s: %w", q.cfg.DeadLetterQueue, err)
+	}
+	return nil
+}
+
+// RecordFailure keeps why a worker failed an in-flight message; if the
+// message ends in the dead-letter queue it carries the reason as lastError.
+// A stale receipt fails with ErrNotFound and changes nothing.
+func (q *Queue) RecordFailure(ctx context.Context, receipt, reason string) error {
+	res, err := q.db.sql.ExecContext(ctx, `UPDATE queue_messages SET last_error = ? WHERE receipt = ? AND receipt != '' AND queue = ?`,
+		reason, receipt, q.cfg.Name)
+	if err != nil {
+		return fmt.Errorf("sqlite: record failure in %s: %w", q.cfg.Name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: record failure in %s: %w", q.cfg.Name, err)
+	} else if n == 0 {
+		return fmt.Errorf("sqlite: record failure in %s: receipt %s: %w", q.cfg.Name, short(receipt), domain.ErrNotFound)
 	}
 	return nil
 }
