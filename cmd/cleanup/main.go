@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -21,9 +20,7 @@ import (
 
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/infra/backend"
-	"github.com/orderflow/orderflow/infra/config"
-	"github.com/orderflow/orderflow/infra/logging"
-	"github.com/orderflow/orderflow/infra/metrics"
+	"github.com/orderflow/orderflow/infra/lambdaenv"
 	"github.com/orderflow/orderflow/workers"
 )
 
@@ -52,37 +49,22 @@ type handler struct {
 
 var _ lambda.Handler = (*handler)(nil)
 
-func main() {
-	h, _, err := newHandler(context.Background(), os.Getenv)
-	if err != nil {
-		initFailed(err)
-	}
-	lambda.Start(h)
-}
+func main() { lambdaenv.Start(function, newHandler) }
 
 // newHandler builds the handler from the environment read through getenv. The
 // returned cleanup releases the backend (it matters for SQLite in tests).
 func newHandler(ctx context.Context, getenv func(string) string) (*handler, func() error, error) {
-	start := time.Now()
-	cfg, err := config.LoadLambda(getenv)
+	env, err := lambdaenv.Open(ctx, function, getenv, backend.Parts{Store: true}, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	log, err := logging.New(os.Stdout, cfg.LogLevel, cfg.LogFormat)
-	if err != nil {
-		return nil, nil, err
-	}
-	log = log.With(zap.String("function", function))
-	be, err := backend.Open(ctx, cfg, backend.Parts{Store: true}, log)
-	if err != nil {
-		return nil, nil, err
-	}
+	age := env.Config.CleanupAfter()
 	c := workers.NewCleanup(workers.Deps{
-		Store: be.Store, Clock: domain.SystemClock{}, Logger: log,
-		Metrics: metrics.New(os.Stdout), CleanupAfter: cfg.CleanupAfter(),
+		Store: env.Backend.Store, Clock: domain.SystemClock{}, Logger: env.Log,
+		Metrics: env.Metrics, CleanupAfter: age,
 	})
-	log.Info("ready", zap.String("backend", cfg.Backend), zap.Duration("initSeconds", time.Since(start)))
-	return &handler{cleanup: c, age: cfg.CleanupAfter(), log: log}, be.Close, nil
+	env.Ready()
+	return &handler{cleanup: c, age: age, log: env.Log}, env.Close, nil
 }
 
 // Invoke runs one cleanup.
@@ -123,15 +105,4 @@ func (h *handler) parse(payload []byte) (time.Duration, error) {
 		return 0, fmt.Errorf("invalid payload: minutes %d: want at least 1", *req.Minutes)
 	}
 	return time.Duration(*req.Minutes) * time.Minute, nil
-}
-
-// initFailed reports a bad configuration as one log line and exits, so the
-// Lambda init fails with a readable cause instead of a panic stack.
-func initFailed(err error) {
-	if log, lerr := logging.New(os.Stdout, "info", "json"); lerr == nil {
-		log.Error(function+" cannot start: "+err.Error(), zap.String("function", function))
-	} else {
-		fmt.Fprintf(os.Stdout, "%s cannot start: %v\n", function, err)
-	}
-	os.Exit(1)
 }

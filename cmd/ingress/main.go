@@ -11,20 +11,16 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
 	"go.uber.org/zap"
 
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/infra/backend"
 	"github.com/orderflow/orderflow/infra/config"
-	"github.com/orderflow/orderflow/infra/logging"
-	"github.com/orderflow/orderflow/infra/metrics"
+	"github.com/orderflow/orderflow/infra/lambdaenv"
 	"github.com/orderflow/orderflow/ingress"
 )
 
@@ -38,42 +34,24 @@ const warmTimeout = 3 * time.Second
 // handler is the Lambda handler: the API Gateway adapter of ingress.Handler.
 type handler = func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 
-func main() {
-	h, _, err := newHandler(context.Background(), os.Getenv)
-	if err != nil {
-		initFailed(err)
-	}
-	// No SIGTERM hook: logs and metrics are written unbuffered and the SQS and
-	// Secrets Manager clients hold nothing that must be flushed on shutdown.
-	lambda.Start(h)
-}
+// No SIGTERM hook: logs and metrics are written unbuffered and the SQS and
+// Secrets Manager clients hold nothing that must be flushed on shutdown.
+func main() { lambdaenv.Start(function, newHandler) }
 
 // newHandler builds the handler from the environment read through getenv. The
 // returned cleanup releases the backend (it matters for SQLite in tests).
 func newHandler(ctx context.Context, getenv func(string) string) (handler, func() error, error) {
-	start := time.Now()
-	cfg, err := config.LoadLambda(getenv)
+	env, err := lambdaenv.Open(ctx, function, getenv, backend.Parts{Events: true}, requireIngress)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := requireIngress(cfg); err != nil {
-		return nil, nil, err
-	}
-	log, err := logging.New(os.Stdout, cfg.LogLevel, cfg.LogFormat)
-	if err != nil {
-		return nil, nil, err
-	}
-	log = log.With(zap.String("function", function))
-	be, err := backend.Open(ctx, cfg, backend.Parts{Events: true}, log)
-	if err != nil {
-		return nil, nil, err
-	}
+	be := env.Backend
 	h, err := ingress.NewHandler(ingress.Config{
-		Queue: be.Events, Secrets: be.Secrets, Logger: log,
-		Metrics: metrics.New(os.Stdout), Clock: domain.SystemClock{},
+		Queue: be.Events, Secrets: be.Secrets, Logger: env.Log,
+		Metrics: env.Metrics, Clock: domain.SystemClock{},
 	})
 	if err != nil {
-		_ = be.Close()
+		_ = env.Close()
 		return nil, nil, err
 	}
 	// Fetch the signing secrets once now, in the init phase, which Lambda runs
@@ -84,10 +62,10 @@ func newHandler(ctx context.Context, getenv func(string) string) (handler, func(
 	warmCtx, cancel := context.WithTimeout(ctx, warmTimeout)
 	defer cancel()
 	if _, err := be.Secrets.WebhookSecrets(warmCtx); err != nil {
-		log.Warn("could not fetch the webhook signing secrets at init; will retry on the first request", zap.Error(err))
+		env.Log.Warn("could not fetch the webhook signing secrets at init; will retry on the first request", zap.Error(err))
 	}
-	log.Info("ready", zap.String("backend", cfg.Backend), zap.Duration("initSeconds", time.Since(start)))
-	return h.HandleAPIGateway, be.Close, nil
+	env.Ready()
+	return h.HandleAPIGateway, env.Close, nil
 }
 
 // requireIngress reports, in one error, what the ingress needs beyond Load's
@@ -107,15 +85,4 @@ func requireIngress(cfg config.Config) error {
 		return nil
 	}
 	return errors.New("invalid configuration: " + strings.Join(problems, "; "))
-}
-
-// initFailed reports a bad configuration as one log line and exits, so the
-// Lambda init fails with a readable cause instead of a panic stack.
-func initFailed(err error) {
-	if log, lerr := logging.New(os.Stdout, "info", "json"); lerr == nil {
-		log.Error(function+" cannot start: "+err.Error(), zap.String("function", function))
-	} else {
-		fmt.Fprintf(os.Stdout, "%s cannot start: %v\n", function, err)
-	}
-	os.Exit(1)
 }

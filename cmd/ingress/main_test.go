@@ -2,46 +2,27 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/orderflow/orderflow/domain"
-	"github.com/orderflow/orderflow/infra/backend"
 	"github.com/orderflow/orderflow/infra/config"
-	"github.com/orderflow/orderflow/infra/dynamo"
 	"github.com/orderflow/orderflow/infra/emulator"
-	"github.com/orderflow/orderflow/infra/sqs"
+	"github.com/orderflow/orderflow/infra/lambdaenv/lambdaenvtest"
 )
 
-// runMainEnv makes the test binary run main() instead of the tests, so the
-// init failure of the real entry point can be observed from outside.
-const runMainEnv = "ORDERFLOW_TEST_RUN_MAIN"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(runMainEnv) == "1" {
-		main()
-		return
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { lambdaenvtest.Main(m, main) }
 
 // apiGatewayRequestJSON is an HTTP API (payload v2) request exactly as API
 // Gateway delivers it to the function: a stage-prefixed rawPath, lowercased
@@ -119,106 +100,38 @@ func apiRequest(t *testing.T, method string, body []byte, secret string) []byte 
 // env is a function's environment for one backend.
 type env map[string]string
 
-func (e env) get(k string) string { return e[k] }
-
-// backends are the two configurations every handler test runs on.
-var backends = []struct {
-	name string
-	env  func(t *testing.T) env
-}{
-	{"sqlite", sqliteEnv},
-	{"emulators", awsEnv},
-}
-
-func sqliteEnv(t *testing.T) env {
-	return env{
-		"ORDERFLOW_BACKEND":     "sqlite",
-		"ORDERFLOW_DB":          filepath.Join(t.TempDir(), "orderflow.db"),
-		"STRIPE_WEBHOOK_SECRET": signingSecret,
-		"LOG_LEVEL":             "warn",
-	}
-}
-
-// awsEnv creates a table in dynalite, FIFO queues and the signing secret in
-// kumo, and points the SDK at them. The SDK reads its endpoints, region and
-// credentials from the process environment (backend.LoadAWS), not from the
-// map newHandler gets, so they are set with t.Setenv: these tests cannot run
-// in parallel.
-func awsEnv(t *testing.T) env {
+// withSigningSecret adds the webhook signing secret to a backend's
+// environment: the value itself on SQLite, on AWS the ARN of a secret created
+// in kumo, which AWSEnv has already pointed the SDK at.
+func withSigningSecret(t *testing.T, e env) env {
 	t.Helper()
+	if e["ORDERFLOW_BACKEND"] == config.BackendSQLite {
+		e["STRIPE_WEBHOOK_SECRET"] = signingSecret
+		return e
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dynamoURL, kumoURL := emulator.Dynalite(t), emulator.Kumo(t)
-	table := emulator.TableName(t)
-	if err := dynamo.CreateTable(ctx, dynamodb.NewFromConfig(emulator.AWSConfig(dynamoURL)), table); err != nil {
-		t.Fatalf("create table: %v", err)
-	}
-	name := "lambda-" + unique(t)
-	eventsURL, dlqURL, err := sqs.CreateFIFOQueues(ctx, awssqs.NewFromConfig(emulator.AWSConfig(kumoURL)), name+".fifo", name+"-dlq.fifo", 5, 30*time.Second)
-	if err != nil {
-		t.Fatalf("create queues: %v", err)
-	}
-	secret, err := secretsmanager.NewFromConfig(emulator.AWSConfig(kumoURL)).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name:         aws.String("orderflow/" + name + "/stripe-webhook-secret"),
+	// TableName is unique within the process, as kumo's state is.
+	secret, err := secretsmanager.NewFromConfig(emulator.AWSConfig(emulator.Kumo(t))).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name:         aws.String("orderflow/" + emulator.TableName(t) + "/stripe-webhook-secret"),
 		SecretString: aws.String(`{"webhookSecrets":["` + signingSecret + `"]}`),
 	})
 	if err != nil {
 		t.Fatalf("create secret: %v", err)
 	}
-	for k, v := range map[string]string{
-		"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "",
-		"AWS_PROFILE": "", "AWS_ENDPOINT_URL": "", "AWS_EC2_METADATA_DISABLED": "true",
-		"AWS_ENDPOINT_URL_DYNAMODB": dynamoURL, "AWS_ENDPOINT_URL_SQS": kumoURL, "AWS_ENDPOINT_URL_SECRETS_MANAGER": kumoURL,
-	} {
-		t.Setenv(k, v)
-	}
-	return env{
-		"ORDERS_TABLE":              table,
-		"EVENTS_QUEUE_URL":          eventsURL,
-		"DLQ_URL":                   dlqURL,
-		"STRIPE_WEBHOOK_SECRET_ARN": aws.ToString(secret.ARN),
-		"LOG_LEVEL":                 "warn",
-	}
-}
-
-func unique(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-// inspect opens the same backend as the function, for the test to look at.
-func inspect(t *testing.T, ctx context.Context, e env) *backend.Backend {
-	t.Helper()
-	cfg, err := config.LoadLambda(e.get)
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	be, err := backend.Open(ctx, cfg, backend.All, nil)
-	if err != nil {
-		t.Fatalf("open backend: %v", err)
-	}
-	t.Cleanup(func() { _ = be.Close() })
-	return be
+	e["STRIPE_WEBHOOK_SECRET_ARN"] = aws.ToString(secret.ARN)
+	return e
 }
 
 func TestIngressFunction(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range emulator.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // hang guard only
 			defer cancel()
-			e := b.env(t)
-			h, cleanup, err := newHandler(ctx, e.get)
-			if err != nil {
-				t.Fatalf("newHandler: %v", err)
-			}
-			t.Cleanup(func() { _ = cleanup() })
-			fn := lambda.NewHandler(h)
+			e := withSigningSecret(t, b.Env(t))
+			fn := lambdaenvtest.Handler(ctx, t, newHandler, e)
 
-			succeeded := fixture(t, "payment_intent.succeeded.json", b.name)
+			succeeded := fixture(t, "payment_intent.succeeded.json", b.Name)
 			tests := []struct {
 				name     string
 				method   string
@@ -228,8 +141,8 @@ func TestIngressFunction(t *testing.T) {
 				wantBody string
 			}{
 				{"signed event is enqueued", "POST", succeeded, signingSecret, 200, `{"received":true}`},
-				{"wrong secret is rejected", "POST", fixture(t, "payment_intent.payment_failed.json", b.name), "whsec_someone_else", 400, `"error"`},
-				{"ignored type is acknowledged", "POST", fixture(t, "customer.created.json", b.name), signingSecret, 200, `{"received":true,"ignored":true}`},
+				{"wrong secret is rejected", "POST", fixture(t, "payment_intent.payment_failed.json", b.Name), "whsec_someone_else", 400, `"error"`},
+				{"ignored type is acknowledged", "POST", fixture(t, "customer.created.json", b.Name), signingSecret, 200, `{"received":true,"ignored":true}`},
 				{"other method", "GET", succeeded, signingSecret, 405, `"error"`},
 			}
 			for _, tt := range tests {
@@ -251,7 +164,7 @@ func TestIngressFunction(t *testing.T) {
 
 			// Exactly the signed, accepted event is on the queue, as the
 			// ingress routes it.
-			q := inspect(t, ctx, e).Events
+			q := emulator.OpenBackend(ctx, t, e).Events
 			msgs, err := q.Receive(ctx, 10, 2*time.Second)
 			if err != nil {
 				t.Fatalf("receive: %v", err)
@@ -264,10 +177,10 @@ func TestIngressFunction(t *testing.T) {
 				t.Fatalf("events queue holds %d+%d messages, want 1", len(msgs), len(more))
 			}
 			m := msgs[0]
-			evtID := "evt_" + b.name + "_pi_succeeded"
+			evtID := "evt_" + b.Name + "_pi_succeeded"
 			want := map[string]string{domain.AttrEventType: domain.EventPaymentSucceeded, domain.AttrEventID: evtID, domain.AttrSource: domain.SourceWebhook}
-			if string(m.Body) != string(succeeded) || m.GroupID != "pi_"+b.name || m.DedupID != evtID {
-				t.Errorf("message group/dedup = %s/%s (body equal: %v), want pi_%s/%s and the signed bytes", m.GroupID, m.DedupID, string(m.Body) == string(succeeded), b.name, evtID)
+			if string(m.Body) != string(succeeded) || m.GroupID != "pi_"+b.Name || m.DedupID != evtID {
+				t.Errorf("message group/dedup = %s/%s (body equal: %v), want pi_%s/%s and the signed bytes", m.GroupID, m.DedupID, string(m.Body) == string(succeeded), b.Name, evtID)
 			}
 			for k, v := range want {
 				if m.Attributes[k] != v {
@@ -280,48 +193,13 @@ func TestIngressFunction(t *testing.T) {
 
 func TestIngressConfigurationErrors(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		env  env
-		want []string
-	}{
-		{"nothing set defaults to aws", env{}, []string{"STRIPE_WEBHOOK_SECRET_ARN", "EVENTS_QUEUE_URL"}},
-		{"bad values", env{"ORDERFLOW_BACKEND": "sqlite", "LOG_LEVEL": "loud", "STRIPE_WEBHOOK_SECRET": "not-a-secret"}, []string{"LOG_LEVEL", "STRIPE_WEBHOOK_SECRET"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, _, err := newHandler(context.Background(), tt.env.get)
-			if err == nil {
-				t.Fatal("newHandler succeeded, want a configuration error")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not name %s", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), "not-a-secret") {
-				t.Errorf("error %q shows a secret value", err)
-			}
-		})
-	}
+	lambdaenvtest.RefusesBadConfig(t, newHandler, []lambdaenvtest.BadConfig{
+		{Name: "nothing set defaults to aws", Env: env{}, Want: []string{"STRIPE_WEBHOOK_SECRET_ARN", "EVENTS_QUEUE_URL"}},
+		{Name: "bad values", Env: env{"ORDERFLOW_BACKEND": "sqlite", "LOG_LEVEL": "loud", "STRIPE_WEBHOOK_SECRET": "not-a-secret"}, Want: []string{"LOG_LEVEL", "STRIPE_WEBHOOK_SECRET"}, Secrets: []string{"not-a-secret"}},
+	})
 }
 
 func TestBadConfigurationFailsInitWithOneLine(t *testing.T) {
 	t.Parallel()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = []string{runMainEnv + "=1", "PATH=" + os.Getenv("PATH"), "LOG_LEVEL=loud"}
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("main exited with %v, want status 1; output:\n%s", err, out)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 1 || !strings.Contains(lines[0], "cannot start") || !strings.Contains(lines[0], "LOG_LEVEL") || strings.Contains(string(out), "goroutine") {
-		t.Fatalf("init failure printed %d lines, want one naming LOG_LEVEL:\n%s", len(lines), out)
-	}
-	var line map[string]any
-	if err := json.Unmarshal([]byte(lines[0]), &line); err != nil || line["level"] != "error" {
-		t.Errorf("init failure line is not a JSON error log line: %s (%v)", lines[0], err)
-	}
+	lambdaenvtest.InitFails(t, []string{"LOG_LEVEL=loud"}, "LOG_LEVEL")
 }

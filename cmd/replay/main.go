@@ -12,7 +12,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -20,9 +19,7 @@ import (
 
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/infra/backend"
-	"github.com/orderflow/orderflow/infra/config"
-	"github.com/orderflow/orderflow/infra/logging"
-	"github.com/orderflow/orderflow/infra/metrics"
+	"github.com/orderflow/orderflow/infra/lambdaenv"
 	"github.com/orderflow/orderflow/workers"
 )
 
@@ -44,41 +41,25 @@ type handler struct {
 
 var _ lambda.Handler = (*handler)(nil)
 
-func main() {
-	h, _, err := newHandler(context.Background(), os.Getenv)
-	if err != nil {
-		initFailed(err)
-	}
-	lambda.Start(h)
-}
+func main() { lambdaenv.Start(function, newHandler) }
 
 // newHandler builds the handler from the environment read through getenv. The
 // returned cleanup releases the backend (it matters for SQLite in tests).
 func newHandler(ctx context.Context, getenv func(string) string) (*handler, func() error, error) {
-	start := time.Now()
-	cfg, err := config.LoadLambda(getenv)
-	if err != nil {
-		return nil, nil, err
-	}
-	log, err := logging.New(os.Stdout, cfg.LogLevel, cfg.LogFormat)
-	if err != nil {
-		return nil, nil, err
-	}
-	log = log.With(zap.String("function", function))
-	be, err := backend.Open(ctx, cfg, backend.Parts{Events: true, DLQ: true}, log)
+	env, err := lambdaenv.Open(ctx, function, getenv, backend.Parts{Events: true, DLQ: true}, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	r, err := workers.NewReplayer(workers.ReplayConfig{
-		DLQ: be.DLQ, Events: be.Events, Logger: log, Metrics: metrics.New(os.Stdout),
-		MaxReplays: cfg.MaxReplays, Clock: domain.SystemClock{},
+		DLQ: env.Backend.DLQ, Events: env.Backend.Events, Logger: env.Log, Metrics: env.Metrics,
+		MaxReplays: env.Config.MaxReplays, Clock: domain.SystemClock{},
 	})
 	if err != nil {
-		_ = be.Close()
+		_ = env.Close()
 		return nil, nil, err
 	}
-	log.Info("ready", zap.String("backend", cfg.Backend), zap.Duration("initSeconds", time.Since(start)))
-	return &handler{replayer: r, log: log}, be.Close, nil
+	env.Ready()
+	return &handler{replayer: r, log: env.Log}, env.Close, nil
 }
 
 // Invoke runs one redrive.
@@ -87,11 +68,8 @@ func (h *handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if deadline, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-deadlineMargin))
-		defer cancel()
-	}
+	ctx, cancel := lambdaenv.WithMargin(ctx, deadlineMargin)
+	defer cancel()
 	sum, err := h.replayer.Redrive(ctx, opts)
 	if err != nil {
 		// A Lambda error carries no result, so the progress goes in the message.
@@ -116,15 +94,4 @@ func parse(payload []byte) (workers.RedriveOptions, error) {
 		return opts, fmt.Errorf("invalid payload: limit %d must not be negative", opts.Limit)
 	}
 	return opts, nil
-}
-
-// initFailed reports a bad configuration as one log line and exits, so the
-// Lambda init fails with a readable cause instead of a panic stack.
-func initFailed(err error) {
-	if log, lerr := logging.New(os.Stdout, "info", "json"); lerr == nil {
-		log.Error(function+" cannot start: "+err.Error(), zap.String("function", function))
-	} else {
-		fmt.Fprintf(os.Stdout, "%s cannot start: %v\n", function, err)
-	}
-	os.Exit(1)
 }

@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,28 +13,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/orderflow/orderflow/domain"
-	"github.com/orderflow/orderflow/infra/backend"
-	"github.com/orderflow/orderflow/infra/config"
-	"github.com/orderflow/orderflow/infra/dynamo"
 	"github.com/orderflow/orderflow/infra/emulator"
-	"github.com/orderflow/orderflow/infra/sqs"
+	"github.com/orderflow/orderflow/infra/lambdaenv/lambdaenvtest"
 )
 
-// runMainEnv makes the test binary run main() instead of the tests, so the
-// init failure of the real entry point can be observed from outside.
-const runMainEnv = "ORDERFLOW_TEST_RUN_MAIN"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(runMainEnv) == "1" {
-		main()
-		return
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { lambdaenvtest.Main(m, main) }
 
 // sqsRecordJSON is one record of an SQS event exactly as Lambda delivers it
 // from a FIFO queue; body and messageAttributes are filled in as JSON.
@@ -123,81 +104,6 @@ func fixture(t *testing.T, file, tag, orderID, pi string) []byte {
 // env is a function's environment for one backend.
 type env map[string]string
 
-func (e env) get(k string) string { return e[k] }
-
-// backends are the two configurations every handler test runs on.
-var backends = []struct {
-	name string
-	env  func(t *testing.T) env
-}{
-	{"sqlite", sqliteEnv},
-	{"emulators", awsEnv},
-}
-
-// common settings: a 3 s visibility gives a 1 s retry budget, so the
-// transient failure below does not keep the test waiting 5 s.
-func common(e env) env {
-	e["ORDERFLOW_VISIBILITY_TIMEOUT"] = "3s"
-	e["LOG_LEVEL"] = "warn"
-	return e
-}
-
-func sqliteEnv(t *testing.T) env {
-	return common(env{"ORDERFLOW_BACKEND": "sqlite", "ORDERFLOW_DB": filepath.Join(t.TempDir(), "orderflow.db")})
-}
-
-// awsEnv creates a table in dynalite and FIFO queues in kumo and points the
-// SDK at them. The SDK reads endpoints, region and credentials from the
-// process environment (backend.LoadAWS), not from the map newHandler gets, so
-// they are set with t.Setenv: these tests cannot run in parallel.
-func awsEnv(t *testing.T) env {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dynamoURL, kumoURL := emulator.Dynalite(t), emulator.Kumo(t)
-	table := emulator.TableName(t)
-	if err := dynamo.CreateTable(ctx, dynamodb.NewFromConfig(emulator.AWSConfig(dynamoURL)), table); err != nil {
-		t.Fatalf("create table: %v", err)
-	}
-	name := "lambda-" + unique(t)
-	eventsURL, dlqURL, err := sqs.CreateFIFOQueues(ctx, awssqs.NewFromConfig(emulator.AWSConfig(kumoURL)), name+".fifo", name+"-dlq.fifo", 5, 30*time.Second)
-	if err != nil {
-		t.Fatalf("create queues: %v", err)
-	}
-	for k, v := range map[string]string{
-		"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "",
-		"AWS_PROFILE": "", "AWS_ENDPOINT_URL": "", "AWS_EC2_METADATA_DISABLED": "true",
-		"AWS_ENDPOINT_URL_DYNAMODB": dynamoURL, "AWS_ENDPOINT_URL_SQS": kumoURL, "AWS_ENDPOINT_URL_SECRETS_MANAGER": kumoURL,
-	} {
-		t.Setenv(k, v)
-	}
-	return common(env{"ORDERS_TABLE": table, "EVENTS_QUEUE_URL": eventsURL, "DLQ_URL": dlqURL})
-}
-
-func unique(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-// inspect opens the same backend as the function, for the test to look at.
-func inspect(t *testing.T, ctx context.Context, e env) *backend.Backend {
-	t.Helper()
-	cfg, err := config.LoadLambda(e.get)
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	be, err := backend.Open(ctx, cfg, backend.All, nil)
-	if err != nil {
-		t.Fatalf("open backend: %v", err)
-	}
-	t.Cleanup(func() { _ = be.Close() })
-	return be
-}
-
 func createOrder(t *testing.T, ctx context.Context, s domain.Store, id, pi string, edit func(*domain.Order)) {
 	t.Helper()
 	o := domain.Order{ID: id, UserID: "u_1", SellerID: "s_1", ProductID: "p_1", Amount: 2000, Currency: "usd", StripePaymentIntentID: pi}
@@ -231,18 +137,16 @@ func invoke(t *testing.T, ctx context.Context, fn lambda.Handler, payload []byte
 }
 
 func TestWorkerFunction(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range emulator.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // hang guard only
 			defer cancel()
-			e := b.env(t)
-			h, cleanup, err := newHandler(ctx, e.get)
-			if err != nil {
-				t.Fatalf("newHandler: %v", err)
-			}
-			t.Cleanup(func() { _ = cleanup() })
-			fn := lambda.NewHandler(h)
-			be := inspect(t, ctx, e)
+			e := env(b.Env(t))
+			// A 3 s visibility gives a 1 s retry budget, so the transient
+			// failure below does not keep the test waiting 5 s.
+			e["ORDERFLOW_VISIBILITY_TIMEOUT"] = "3s"
+			fn := lambdaenvtest.Handler(ctx, t, newHandler, e)
+			be := emulator.OpenBackend(ctx, t, e)
 			store := be.Store
 			createOrder(t, ctx, store, "ord_a", "pi_a", nil)
 			createOrder(t, ctx, store, "ord_b", "pi_b", nil)
@@ -300,41 +204,13 @@ func TestWorkerFunction(t *testing.T) {
 
 func TestWorkerConfigurationErrors(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		env  env
-		want []string
-	}{
-		{"nothing set defaults to aws", env{}, []string{"DLQ_URL"}},
-		{"bad values", env{"ORDERFLOW_BACKEND": "sqlite", "LOG_LEVEL": "loud", "ORDERFLOW_VISIBILITY_TIMEOUT": "soon"}, []string{"LOG_LEVEL", "ORDERFLOW_VISIBILITY_TIMEOUT"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, _, err := newHandler(context.Background(), tt.env.get)
-			if err == nil {
-				t.Fatal("newHandler succeeded, want a configuration error")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not name %s", err, w)
-				}
-			}
-		})
-	}
+	lambdaenvtest.RefusesBadConfig(t, newHandler, []lambdaenvtest.BadConfig{
+		{Name: "nothing set defaults to aws", Env: env{}, Want: []string{"DLQ_URL"}},
+		{Name: "bad values", Env: env{"ORDERFLOW_BACKEND": "sqlite", "LOG_LEVEL": "loud", "ORDERFLOW_VISIBILITY_TIMEOUT": "soon"}, Want: []string{"LOG_LEVEL", "ORDERFLOW_VISIBILITY_TIMEOUT"}},
+	})
 }
 
 func TestBadConfigurationFailsInitWithOneLine(t *testing.T) {
 	t.Parallel()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = []string{runMainEnv + "=1", "PATH=" + os.Getenv("PATH")} // no DLQ_URL
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("main exited with %v, want status 1; output:\n%s", err, out)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 1 || !strings.Contains(lines[0], "cannot start") || !strings.Contains(lines[0], "DLQ_URL") || strings.Contains(string(out), "goroutine") {
-		t.Fatalf("init failure printed %d lines, want one naming DLQ_URL:\n%s", len(lines), out)
-	}
+	lambdaenvtest.InitFails(t, nil, "DLQ_URL") // no DLQ_URL
 }
