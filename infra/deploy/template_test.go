@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/awslabs/goformation/v7"
@@ -93,8 +94,15 @@ type stack struct {
 	raw map[string]interface{}
 }
 
+// parseMu serialises goformation: its intrinsic-tag resolution shares a map
+// across calls, and parallel tests parsing at once crash with a concurrent
+// map write.
+var parseMu sync.Mutex
+
 func load(t *testing.T) stack {
 	t.Helper()
+	parseMu.Lock()
+	defer parseMu.Unlock()
 	tpl, err := goformation.OpenWithOptions(templatePath, symbolic())
 	if err != nil {
 		t.Fatalf("goformation cannot parse %s: %v", templatePath, err)
