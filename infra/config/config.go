@@ -163,8 +163,10 @@ func (c Config) Validate() error {
 	if c.MaxReceives < 1 || c.MaxReceives > 1000 {
 		add("ORDERFLOW_MAX_RECEIVES=%d: want 1 to 1000 (the SQS limits)", c.MaxReceives)
 	}
-	if c.MaxReplays < 0 {
-		add("MAX_REPLAYS=%d must not be negative", c.MaxReplays)
+	if c.MaxReplays < 1 {
+		// 0 would park every dead-lettered message for good: redrive could
+		// never move anything, which is never what an operator means.
+		add("MAX_REPLAYS=%d: want at least 1", c.MaxReplays)
 	}
 	if c.CleanupInterval < time.Second {
 		add("ORDERFLOW_CLEANUP_INTERVAL=%s: want at least 1s", c.CleanupInterval)

@@ -42,12 +42,12 @@ func TestEveryProblemReportedAtOnceWithoutSecrets(t *testing.T) {
 	_, err := config.Load(env(map[string]string{
 		"ORDERFLOW_VISIBILITY_TIMEOUT": "soon", "ORDERFLOW_MAX_RECEIVES": "many", "ORDERFLOW_BACKEND": "postgres",
 		"LOG_LEVEL": "loud", "SECRETS_CACHE_TTL": "1h", "STRIPE_SECRET_KEY": "pk_live_notasecretkey_123",
-		"ORDERFLOW_ADDR": "8080",
+		"ORDERFLOW_ADDR": "8080", "MAX_REPLAYS": "0",
 	}))
 	if err == nil {
 		t.Fatal("bad configuration accepted")
 	}
-	for _, want := range []string{"ORDERFLOW_VISIBILITY_TIMEOUT", "ORDERFLOW_MAX_RECEIVES", "ORDERFLOW_BACKEND", "LOG_LEVEL", "SECRETS_CACHE_TTL", "STRIPE_SECRET_KEY", "ORDERFLOW_ADDR"} {
+	for _, want := range []string{"ORDERFLOW_VISIBILITY_TIMEOUT", "ORDERFLOW_MAX_RECEIVES", "ORDERFLOW_BACKEND", "LOG_LEVEL", "SECRETS_CACHE_TTL", "STRIPE_SECRET_KEY", "ORDERFLOW_ADDR", "MAX_REPLAYS"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %s: %v", want, err)
 		}
