@@ -20,6 +20,7 @@ run: prereq-go ## run the whole pipeline locally on SQLite (ingress, workers, cl
 test: prereqs tools ## run every test, emulators included (installs dynalite and stripe-mock first)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -count=1 -tags nosqlite ./infra/backend
 
 BENCH_PKGS := ./ingress ./workers ./infra/sqlite
 BENCH_TIME ?= 1s

@@ -17,11 +17,12 @@ LAMBDA_CMD_ReplayFunction                := ./cmd/replay
 LAMBDA_BIN_DIR ?= bin/lambda
 
 # lambda_build writes the bootstrap of function $(1) into directory $(2).
-# lambda.norpc drops the legacy RPC mode that provided.al2023 never uses.
+# lambda.norpc drops the legacy RPC mode that provided.al2023 never uses;
+# nosqlite leaves out the embedded backend a function never runs on.
 define lambda_build
 	@test -n "$(2)" || { echo "lambda.mk: no output directory for $(1) (sam build sets ARTIFACTS_DIR)" >&2; exit 1; }
 	mkdir -p "$(2)"
-	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o "$(2)/bootstrap" $(LAMBDA_CMD_$(1))
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc,nosqlite -trimpath -ldflags='-s -w' -o "$(2)/bootstrap" $(LAMBDA_CMD_$(1))
 endef
 
 .PHONY: lambda-build $(addprefix build-,$(LAMBDA_FUNCTIONS)) $(addprefix lambda-build-,$(LAMBDA_FUNCTIONS))

@@ -20,7 +20,6 @@ import (
 	"github.com/orderflow/orderflow/infra/config"
 	"github.com/orderflow/orderflow/infra/dynamo"
 	"github.com/orderflow/orderflow/infra/secrets"
-	"github.com/orderflow/orderflow/infra/sqlite"
 	"github.com/orderflow/orderflow/infra/sqs"
 )
 
@@ -29,6 +28,9 @@ const (
 	SQLiteEventsQueue = "events"
 	SQLiteDLQ         = "events-dlq"
 )
+
+// errNoSQLite is what a build without the SQLite backend answers.
+var errNoSQLite = errors.New("this binary was built without the SQLite backend (build tag nosqlite); set ORDERFLOW_BACKEND=aws")
 
 // Queue is a FIFO queue that can also be inspected (depth, peek), which both
 // adapters provide.
@@ -82,27 +84,8 @@ func Open(ctx context.Context, cfg config.Config, parts Parts, log *zap.Logger) 
 	b := &Backend{}
 	switch cfg.Backend {
 	case config.BackendSQLite:
-		db, err := sqlite.Open(ctx, cfg.DBPath)
-		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", cfg.DBPath, err)
-		}
-		b.close = db.Close
-		b.Store = sqlite.NewStore(db)
-		if parts.Events || parts.DLQ {
-			dlq, err := sqlite.NewQueue(db, sqlite.QueueConfig{Name: SQLiteDLQ, VisibilityTimeout: cfg.VisibilityTimeout})
-			if err != nil {
-				_ = db.Close()
-				return nil, err
-			}
-			events, err := sqlite.NewQueue(db, sqlite.QueueConfig{
-				Name: SQLiteEventsQueue, VisibilityTimeout: cfg.VisibilityTimeout,
-				MaxReceives: cfg.MaxReceives, DeadLetterQueue: SQLiteDLQ,
-			})
-			if err != nil {
-				_ = db.Close()
-				return nil, err
-			}
-			b.Events, b.DLQ = events, dlq
+		if err := openSQLite(ctx, cfg, parts, b); err != nil {
+			return nil, err
 		}
 	case config.BackendAWS:
 		if err := cfg.RequireAWS(parts.Store, parts.Events, parts.DLQ); err != nil {

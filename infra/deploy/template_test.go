@@ -901,7 +901,7 @@ func TestLambdaMkTargets(t *testing.T) {
 		t.Errorf("make knows build-%v, template has %v", targets, inTemplate)
 	}
 
-	flags := "GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -ldflags='-s -w'"
+	flags := "GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc,nosqlite -trimpath -ldflags='-s -w'"
 	artifacts := t.TempDir()
 	for _, name := range inTemplate {
 		cmd := exec.Command("make", "-n", "-f", "lambda.mk", "build-"+name, "ARTIFACTS_DIR="+artifacts)
