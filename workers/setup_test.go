@@ -22,24 +22,6 @@ import (
 // epoch is the tests' "now"; events are created relative to it.
 var epoch = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// fixedClock is a settable clock shared by the store, the queues and the workers.
-type fixedClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fixedClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fixedClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // syncBuffer collects metric lines written from several goroutines.
 type syncBuffer struct {
 	mu  sync.Mutex
@@ -84,7 +66,7 @@ const visibility = 30 * time.Second
 // bundle is everything one test needs, on its own SQLite database.
 type bundle struct {
 	ctx     context.Context
-	clock   *fixedClock
+	clock   *domain.ManualClock
 	store   *recordingStore
 	events  *sqlite.Queue
 	dlq     *sqlite.Queue
@@ -112,7 +94,7 @@ func setup(t testing.TB, opts ...setupOpts) *bundle {
 		t.Fatalf("open sqlite: %v", err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	clock := &fixedClock{t: epoch}
+	clock := domain.NewManualClock(epoch)
 	dlq := newQueue(t, db, sqlite.QueueConfig{Name: "orderflow-events-dlq-test.fifo", VisibilityTimeout: visibility, DedupWindow: 5 * time.Minute, Clock: clock})
 	events := newQueue(t, db, sqlite.QueueConfig{Name: "orderflow-events-test.fifo", VisibilityTimeout: visibility, MaxReceives: 5, DeadLetterQueue: dlqName, DedupWindow: 5 * time.Minute, Clock: clock})
 	store := &recordingStore{Store: sqlite.NewStore(db)}

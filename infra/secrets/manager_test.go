@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,31 +30,13 @@ const (
 	whNew    = "whsec_LEAKCANARYnew00000000000000"
 )
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // bundle is what a secrets test works with: a Secrets Manager client for
 // setting values (straight to kumo) and one for the Manager, behind a proxy
 // that counts GetSecretValue calls and can hold them back.
 type bundle struct {
 	admin *secretsmanager.Client
 	app   *secretsmanager.Client
-	clock *fakeClock
+	clock *domain.ManualClock
 	gets  atomic.Int64
 	// While holding is set, every GetSecretValue waits for gate to close
 	// before kumo sees it.
@@ -70,7 +51,7 @@ func setup(t *testing.T) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bundle{clock: &fakeClock{now: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}, gate: make(chan struct{})}
+	b := &bundle{clock: domain.NewManualClock(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)), gate: make(chan struct{})}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	counting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".GetSecretValue") {

@@ -14,32 +14,15 @@ import (
 	"github.com/orderflow/orderflow/infra/sqlite"
 )
 
-// testClock is a settable clock, so visibility and dedup windows pass
+// newTestClock is a settable clock, so visibility and dedup windows pass
 // without sleeping.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock() *testClock {
-	return &testClock{now: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+func newTestClock() *domain.ManualClock {
+	return domain.NewManualClock(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
 }
 
 type bundle struct {
 	db          *sqlite.DB
-	clock       *testClock
+	clock       *domain.ManualClock
 	events, dlq *sqlite.Queue
 }
 
