@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -195,18 +196,20 @@ func (s *Store) Save(ctx context.Context, o domain.Order, expectedVersion int64,
 	if err != nil {
 		return fmt.Errorf("save order %s: %w", o.ID, err)
 	}
+	update, names, values := updateExpression(item)
 	cond := "#v = :expected"
-	names := map[string]string{"#v": attrVersion}
-	values := map[string]types.AttributeValue{":expected": &types.AttributeValueMemberN{Value: fmt.Sprint(expectedVersion)}}
+	names["#v"] = attrVersion
+	values[":expected"] = &types.AttributeValueMemberN{Value: fmt.Sprint(expectedVersion)}
 	if eventID != "" {
 		cond += " AND NOT contains(#ae, :eventId)"
 		names["#ae"] = attrAppliedEvents
 		values[":eventId"] = &types.AttributeValueMemberS{Value: eventID}
 	}
 	err = s.retry(ctx, func(ctx context.Context) error {
-		_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                 aws.String(s.table),
-			Item:                      item,
+			Key:                       map[string]types.AttributeValue{attrID: item[attrID]},
+			UpdateExpression:          aws.String(update),
 			ConditionExpression:       aws.String(cond),
 			ExpressionAttributeNames:  names,
 			ExpressionAttributeValues: values,
@@ -238,6 +241,47 @@ func (s *Store) Save(ctx context.Context, o domain.Order, expectedVersion int64,
 // (sellerId may be empty) and reading a missing attribute gives "" back;
 // appliedEvents becomes a string set, or nothing when empty (an empty set is
 // invalid).
+// orderAttributes are the attributes orderflow owns: the JSON names of
+// domain.Order. Save sets or removes exactly these, so attributes other
+// services keep on the same item survive.
+var orderAttributes = func() []string {
+	var names []string
+	t := reflect.TypeOf(domain.Order{})
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" && name != attrID {
+			names = append(names, name)
+		}
+	}
+	return names
+}()
+
+// updateExpression turns a marshalled order into one UpdateItem: SET every
+// attribute the order has, REMOVE the ones it no longer has (an emptied
+// optional field). A PutItem would also drop attributes that orderflow does
+// not know, which the playbook's OrdersTable may carry for other services.
+func updateExpression(item map[string]types.AttributeValue) (string, map[string]string, map[string]types.AttributeValue) {
+	names := make(map[string]string, len(orderAttributes)+2)
+	values := make(map[string]types.AttributeValue, len(item)+2)
+	var set, remove []string
+	for i, attr := range orderAttributes {
+		ref := fmt.Sprintf("#a%d", i)
+		names[ref] = attr
+		if v, ok := item[attr]; ok {
+			val := fmt.Sprintf(":a%d", i)
+			values[val] = v
+			set = append(set, ref+" = "+val)
+		} else {
+			remove = append(remove, ref)
+		}
+	}
+	expr := "SET " + strings.Join(set, ", ")
+	if len(remove) > 0 {
+		expr += " REMOVE " + strings.Join(remove, ", ")
+	}
+	return expr, names, values
+}
+
 func (s *Store) marshal(o domain.Order) (map[string]types.AttributeValue, error) {
 	if o.Timeline == nil {
 		o.Timeline = []domain.TimelineEntry{}

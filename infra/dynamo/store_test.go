@@ -428,3 +428,52 @@ func TestListFollowsPages(t *testing.T) {
 		}
 	}
 }
+
+// TestSaveKeepsAttributesOfOtherServices: the OrdersTable is the store's, not
+// only orderflow's; a Save must change only the order's own attributes.
+func TestSaveKeepsAttributesOfOtherServices(t *testing.T) {
+	t.Parallel()
+	b := setup(t, dynamo.Config{})
+	ctx := testContext(t)
+	o := order("ord_shared")
+	o.StripeChargeID = "ch_1"
+	if err := b.store.Create(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	// Another service writes its own attribute on the same item.
+	if _, err := b.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(b.table),
+		Key:                       map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: o.ID}},
+		UpdateExpression:          aws.String("SET downloadCount = :n"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": &types.AttributeValueMemberN{Value: "3"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	next := o.Clone()
+	next.Version = o.Version + 1
+	next.Status = domain.StatusCompleted
+	next.StripeChargeID = "" // an emptied optional field must disappear
+	if err := b.store.Save(ctx, next, o.Version, "evt_1"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := b.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(b.table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: o.ID}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := out.Item["downloadCount"].(*types.AttributeValueMemberN); !ok || n.Value != "3" {
+		t.Fatalf("downloadCount = %#v, want the other service's 3 kept", out.Item["downloadCount"])
+	}
+	if _, ok := out.Item["stripeChargeId"]; ok {
+		t.Fatal("stripeChargeId still stored after it was emptied")
+	}
+	if s, ok := out.Item["status"].(*types.AttributeValueMemberS); !ok || s.Value != "completed" {
+		t.Fatalf("status = %#v", out.Item["status"])
+	}
+	got, err := b.store.Get(ctx, o.ID)
+	if err != nil || got.Version != next.Version || !got.HasApplied("evt_1") {
+		t.Fatalf("Get after Save: %+v, %v", got, err)
+	}
+}
