@@ -817,11 +817,11 @@ func TestLeastPrivilege(t *testing.T) {
 			on([]string{"${StripeWebhookSecret}"}, "secretsmanager:GetSecretValue"),
 		)},
 		{name: "WorkerFunction", want: slices.Concat(
-			on(table, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:DescribeTable"),
+			on(table, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:Scan"),
 			on([]string{"${EventsQueue.Arn}"}, "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"),
 			on([]string{"${EventsDLQ.Arn}"}, "sqs:SendMessage"),
 		)},
-		{name: "CleanupFailedPaymentsFunction", want: on(table, "dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem")},
+		{name: "CleanupFailedPaymentsFunction", want: on(table, "dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem")},
 		{name: "ReplayFunction", want: slices.Concat(
 			on([]string{"${EventsDLQ.Arn}"}, "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"),
 			on([]string{"${EventsQueue.Arn}"}, "sqs:SendMessage"),
