@@ -1,5 +1,5 @@
 // Package dynamo is the DynamoDB adapter of the orders store (SPEC §2): one
-// item per order in the OrdersTable, every change one conditional PutItem,
+// item per order in the OrdersTable, every change one conditional UpdateItem,
 // listing through the table's GSIs with a filtered scan as the fallback when
 // an index cannot answer.
 //
@@ -174,7 +174,7 @@ func (s *Store) get(ctx context.Context, id string) (domain.Order, bool, error) 
 	return o, err == nil, err
 }
 
-// Save replaces the order with one conditional PutItem: the stored version
+// Save writes the order with one conditional UpdateItem: the stored version
 // must equal expectedVersion and, when eventID is set, the stored
 // appliedEvents must not hold it. A failed condition is told apart by a
 // consistent re-read: domain.ErrAlreadyApplied, ErrConflict or ErrNotFound.
