@@ -79,7 +79,12 @@ func (a *app) serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Bounded reads and writes: a client that trickles a webhook body must not
+	// hold a connection (and a goroutine) for ever.
+	srv := &http.Server{
+		Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+	}
 
 	fmt.Fprintf(a.stderr, "orderflow: listening on http://%s (POST /webhooks/stripe, GET /healthz), backend %s", listener.Addr(), a.cfg.Backend)
 	if a.cfg.Backend == config.BackendSQLite {
