@@ -33,10 +33,7 @@ func TestCLIErrorsAreOneClearLine(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			saved := h.env
-			h.env = append(append([]string{}, saved...), tc.env...)
-			defer func() { h.env = saved }()
-			out, errOut, code := h.cli("", tc.args...)
+			out, errOut, code := h.cliWith("", tc.env, tc.args...)
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d (stderr %q)", code, tc.code, errOut)
 			}

@@ -174,10 +174,17 @@ func (h *harness) stop(sig syscall.Signal) error {
 // cli runs one operator command and returns stdout, stderr and the exit code.
 func (h *harness) cli(stdin string, args ...string) (string, string, int) {
 	h.t.Helper()
+	return h.cliWith(stdin, nil, args...)
+}
+
+// cliWith is cli with extra environment entries ("KEY=value") on top of the
+// harness's own.
+func (h *harness) cliWith(stdin string, extraEnv []string, args ...string) (string, string, int) {
+	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = h.env
+	cmd.Env = append(append([]string{}, h.env...), extraEnv...)
 	cmd.Dir = h.dir
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer

@@ -2,12 +2,9 @@ package main_test
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -71,30 +68,10 @@ func TestOpsAWSEmulators(t *testing.T) {
 	}
 }
 
-// cliEnv runs one command with extra environment entries.
-func (h *harness) cliEnv(env []string, args ...string) (string, string, int) {
-	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(append([]string{}, h.env...), env...)
-	cmd.Dir = h.dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		h.t.Fatalf("orderflow %v: %v", args, err)
-	}
-	return out.String(), errb.String(), code
-}
-
 // mustJSON runs a command that must succeed and decodes its one JSON line.
 func (h *harness) mustJSON(env []string, args ...string) map[string]any {
 	h.t.Helper()
-	out, errOut, code := h.cliEnv(env, args...)
+	out, errOut, code := h.cliWith("", env, args...)
 	if code != 0 {
 		h.t.Fatalf("orderflow %s: exit %d: %s", strings.Join(args, " "), code, errOut)
 	}
@@ -282,7 +259,7 @@ func runOpsScenario(t *testing.T, h *harness, ev opsEvents) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				out, errOut, code := h.cliEnv(quiet, tc.args...)
+				out, errOut, code := h.cliWith("", quiet, tc.args...)
 				if code != tc.code {
 					t.Fatalf("exit %d, want %d (stderr %q)", code, tc.code, errOut)
 				}
