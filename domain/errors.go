@@ -48,3 +48,69 @@ func IsPermanent(err error) bool {
 	var p permanentError
 	return errors.As(err, &p)
 }
+
+// Kind says what a failure asks of the worker that met it (STYLE "errors that
+// steer"; river's JobSnooze/JobCancel, upspin's error kinds). The dispatcher
+// decides with KindOf, never by matching messages.
+type Kind int
+
+// Kinds of failure, from the most hopeful to the least.
+const (
+	// KindTransient: throttling, network, a backend briefly down. Retry with
+	// backoff in process, then let the queue redeliver.
+	KindTransient Kind = iota
+	// KindNotYet: the event cannot be applied yet (its order is not written).
+	// Retrying in process cannot help; return it to the queue at once with a
+	// growing delay so it does not hold a worker.
+	KindNotYet
+	// KindConflict: a lost optimistic-lock race; re-read and re-apply at once.
+	KindConflict
+	// KindPermanent: malformed input or a rule that rejects it; no retry can
+	// help, dead-letter at once.
+	KindPermanent
+)
+
+// String names the kind for logs and lastError.
+func (k Kind) String() string {
+	switch k {
+	case KindNotYet:
+		return "not-yet"
+	case KindConflict:
+		return "conflict"
+	case KindPermanent:
+		return "permanent"
+	}
+	return "transient"
+}
+
+// notYetError marks an error that only time can fix.
+type notYetError struct{ err error }
+
+func (e notYetError) Error() string { return e.err.Error() }
+func (e notYetError) Unwrap() error { return e.err }
+
+// NotYet marks err as "cannot be applied yet": the dispatcher returns the
+// message to the queue with a delay instead of retrying in process.
+func NotYet(err error) error {
+	if err == nil {
+		return nil
+	}
+	return notYetError{err: err}
+}
+
+// KindOf classifies err: permanent when marked so or wrapping ErrInvalid,
+// not-yet when marked so, conflict when it wraps ErrConflict, else transient.
+func KindOf(err error) Kind {
+	var ny notYetError
+	switch {
+	case err == nil:
+		return KindTransient
+	case IsPermanent(err) || errors.Is(err, ErrInvalid):
+		return KindPermanent
+	case errors.As(err, &ny):
+		return KindNotYet
+	case errors.Is(err, ErrConflict):
+		return KindConflict
+	}
+	return KindTransient
+}
