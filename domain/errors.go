@@ -19,6 +19,12 @@ var (
 	ErrNotFlagged = errors.New("not flagged for review")
 	// ErrAlreadyRefunded means mark-refunded was asked of a refunded order.
 	ErrAlreadyRefunded = errors.New("already refunded")
+	// ErrNotPaid means a refund was asked of an order that was never paid.
+	ErrNotPaid = errors.New("not paid")
+	// ErrAlreadyRefunding means a refund was asked while one is pending.
+	ErrAlreadyRefunding = errors.New("already refunding")
+	// ErrAlreadyLinked means the order has another payment intent.
+	ErrAlreadyLinked = errors.New("already linked to payment intent")
 	// ErrInvalid means the input is malformed; retrying it cannot help.
 	ErrInvalid = errors.New("invalid input")
 )

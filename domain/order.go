@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -47,13 +48,23 @@ func (p PaymentStatus) Valid() bool {
 
 // Timeline entry types written by the transitions.
 const (
-	EntryPaymentSucceeded     = "payment_succeeded"
-	EntryPaymentFailed        = "payment_failed"
-	EntryRefundFull           = "refund_full"
-	EntryRefundPartialIgnored = "refund_partial_ignored"
-	EntryReviewRequired       = "review_required"
-	EntryReviewCleared        = "review_cleared"
-	EntryCleanupCancelled     = "cleanup_cancelled"
+	EntryPaymentSucceeded      = "payment_succeeded"
+	EntryPaymentFailed         = "payment_failed"
+	EntryRefundFull            = "refund_full"
+	EntryRefundPartialIgnored  = "refund_partial_ignored"
+	EntryReviewRequired        = "review_required"
+	EntryReviewCleared         = "review_cleared"
+	EntryCleanupCancelled      = "cleanup_cancelled"
+	EntryDuplicatePayment      = "duplicate_payment"
+	EntryOtherPayment          = "other_payment"
+	EntryAuthorizationReleased = "authorization_released"
+	EntryRefundFailed          = "refund_failed"
+	EntryDisputeOpened         = "dispute_opened"
+	EntryDisputeWon            = "dispute_won"
+	EntryDisputeLost           = "dispute_lost"
+	EntryDisputeClosed         = "dispute_closed"
+	EntryRefundRequested       = "refund_requested"
+	EntryPaymentIntentLinked   = "payment_intent_linked"
 )
 
 // Review reasons set by the fraud check and the paid-after-cancel rule.
@@ -62,6 +73,8 @@ const (
 	ReasonCurrencyMismatch = "currency_mismatch"
 	ReasonUserMismatch     = "user_mismatch"
 	ReasonPaidAfterCancel  = "paid_after_cancel"
+	ReasonRefundFailed     = "refund_failed"
+	ReasonDisputeOpened    = "dispute_opened"
 )
 
 // MaxAppliedEvents bounds appliedEvents so an order item stays far below
@@ -116,6 +129,10 @@ type Order struct {
 	UpdatedAt             time.Time       `json:"updatedAt"`
 	Version               int64           `json:"version"`
 	AppliedEvents         []string        `json:"appliedEvents,omitempty"`
+	// StripeClock keeps, per piece of Stripe-derived state (charge, refund,
+	// dispute), the created time of the event that last set it, so an older
+	// event delivered late never sets it back (SPEC §3 "Newest wins").
+	StripeClock map[string]time.Time `json:"stripeClock,omitempty"`
 }
 
 // Clone returns a deep copy, so a transition can be tried on a copy and
@@ -134,6 +151,7 @@ func (o Order) Clone() Order {
 		c.Timeline[i] = e
 	}
 	c.AppliedEvents = slices.Clone(o.AppliedEvents)
+	c.StripeClock = maps.Clone(o.StripeClock)
 	if o.PaymentFailedAt != nil {
 		t := *o.PaymentFailedAt
 		c.PaymentFailedAt = &t

@@ -2,61 +2,154 @@ package domain
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
-// Trigger is anything that can change an order: a Stripe event (split into
-// full and partial refunds), the cleanup schedule or an operator command.
+// Trigger is anything that can change an order: a Stripe event (one row per
+// outcome the catalogue tells apart), the cleanup schedule or an operator
+// command.
 type Trigger string
 
 // Triggers, the rows of the transition table (SPEC §3).
 const (
-	TriggerPaymentSucceeded Trigger = "payment_succeeded"
-	TriggerPaymentFailed    Trigger = "payment_failed"
-	TriggerRefundFull       Trigger = "refund_full"
-	TriggerRefundPartial    Trigger = "refund_partial"
-	TriggerCleanup          Trigger = "cleanup"
-	TriggerClearReview      Trigger = "clear_review"
-	TriggerMarkRefunded     Trigger = "mark_refunded"
+	TriggerPaymentSucceeded      Trigger = "payment_succeeded"
+	TriggerPaymentFailed         Trigger = "payment_failed"
+	TriggerRefundFull            Trigger = "refund_full"
+	TriggerRefundPartial         Trigger = "refund_partial"
+	TriggerAuthorizationReleased Trigger = "authorization_released"
+	TriggerRefundFailed          Trigger = "refund_failed"
+	TriggerRefundUpdated         Trigger = "refund_updated"
+	TriggerDisputeOpened         Trigger = "dispute_opened"
+	TriggerDisputeWon            Trigger = "dispute_won"
+	TriggerDisputeLost           Trigger = "dispute_lost"
+	TriggerDisputeClosed         Trigger = "dispute_closed"
+	TriggerCleanup               Trigger = "cleanup"
+	TriggerClearReview           Trigger = "clear_review"
+	TriggerMarkRefunded          Trigger = "mark_refunded"
+	TriggerRequestRefund         Trigger = "request_refund"
+	TriggerLinkPaymentIntent     Trigger = "link_payment_intent"
 )
-
-// Triggers lists every row of the table.
-var Triggers = []Trigger{
-	TriggerPaymentSucceeded, TriggerPaymentFailed, TriggerRefundFull, TriggerRefundPartial,
-	TriggerCleanup, TriggerClearReview, TriggerMarkRefunded,
-}
 
 // Effect is what a (trigger, status) cell does.
 type Effect string
 
 // Effects, the values of the transition table.
 const (
-	NoChange              Effect = "no_change"
-	CompletePayment       Effect = "complete_payment"       // → completed, paid, fraud check
-	CompleteAfterCancel   Effect = "complete_after_cancel"  // → completed, paid, flagged paid_after_cancel
-	RecordPaymentFailure  Effect = "record_payment_failure" // paymentStatus failed, paymentFailedAt
-	RefundInFull          Effect = "refund_in_full"         // → refunded
-	IgnorePartialRefund   Effect = "ignore_partial_refund"  // timeline note only
-	CancelStaleFailure    Effect = "cancel_stale_failure"   // → cancelled when the failure is old enough
-	ClearReviewFlag       Effect = "clear_review_flag"      // requiresReview → false
-	RejectAlreadyRefunded Effect = "reject_already_refunded"
+	NoChange                Effect = "no_change"
+	CompletePayment         Effect = "complete_payment"         // → completed, paid, fraud check
+	CompleteAfterCancel     Effect = "complete_after_cancel"    // → completed, paid, flagged paid_after_cancel
+	NoteDuplicatePayment    Effect = "note_duplicate_payment"   // another intent succeeded: timeline duplicate_payment
+	RecordPaymentFailure    Effect = "record_payment_failure"   // paymentStatus failed, paymentFailedAt
+	RefundInFull            Effect = "refund_in_full"           // → refunded
+	IgnorePartialRefund     Effect = "ignore_partial_refund"    // timeline note only
+	NoteAuthorizationFreed  Effect = "note_authorization_freed" // timeline authorization_released only
+	NoteRefundFailed        Effect = "note_refund_failed"       // timeline refund_failed only
+	ReinstateAfterRefundErr Effect = "reinstate_after_refund"   // refunded → completed, paid, flagged refund_failed
+	FlagDispute             Effect = "flag_dispute"             // requiresReview dispute_opened
+	NoteDisputeOpened       Effect = "note_dispute_opened"      // timeline dispute_opened only
+	NoteDisputeWon          Effect = "note_dispute_won"         // timeline dispute_won, clears a dispute flag
+	RefundByDispute         Effect = "refund_by_dispute"        // → refunded, timeline dispute_lost
+	NoteDisputeLost         Effect = "note_dispute_lost"        // timeline dispute_lost only
+	NoteDisputeClosed       Effect = "note_dispute_closed"      // timeline dispute_closed (meta status)
+	NoteOtherPayment        Effect = "note_other_payment"       // money of another intent: timeline other_payment
+	CancelStaleFailure      Effect = "cancel_stale_failure"     // → cancelled when the failure is old enough
+	ClearReviewFlag         Effect = "clear_review_flag"        // requiresReview → false
+	RecordRefundRequest     Effect = "record_refund_request"    // timeline refund_requested
+	LinkIntent              Effect = "link_intent"              // sets stripePaymentIntentId
+	RejectAlreadyRefunded   Effect = "reject_already_refunded"
+	RejectNotPaid           Effect = "reject_not_paid"
 )
 
-// Transitions is SPEC §3 as data: every (trigger × status) pair has an effect.
+// Row is one row of SPEC §3's table: the effect of its trigger in each status.
+type Row struct {
+	Trigger Trigger
+	Cells   map[Status]Effect
+}
+
+// every builds a row whose effect is the same in every status but refunded.
+func every(e, refunded Effect) map[Status]Effect {
+	return map[Status]Effect{StatusPending: e, StatusCompleted: e, StatusCancelled: e, StatusRefunded: refunded}
+}
+
+// Table is SPEC §3 as data: every (trigger × status) pair has an effect.
 // Handlers go through Apply; nothing else edits statuses.
-var Transitions = map[Trigger]map[Status]Effect{
-	TriggerPaymentSucceeded: {StatusPending: CompletePayment, StatusCompleted: NoChange, StatusCancelled: CompleteAfterCancel, StatusRefunded: NoChange},
-	TriggerPaymentFailed:    {StatusPending: RecordPaymentFailure, StatusCompleted: NoChange, StatusCancelled: NoChange, StatusRefunded: NoChange},
-	TriggerRefundFull:       {StatusPending: RefundInFull, StatusCompleted: RefundInFull, StatusCancelled: RefundInFull, StatusRefunded: NoChange},
-	TriggerRefundPartial:    {StatusPending: IgnorePartialRefund, StatusCompleted: IgnorePartialRefund, StatusCancelled: IgnorePartialRefund, StatusRefunded: NoChange},
-	TriggerCleanup:          {StatusPending: CancelStaleFailure, StatusCompleted: NoChange, StatusCancelled: NoChange, StatusRefunded: NoChange},
-	TriggerClearReview:      {StatusPending: ClearReviewFlag, StatusCompleted: ClearReviewFlag, StatusCancelled: ClearReviewFlag, StatusRefunded: ClearReviewFlag},
-	TriggerMarkRefunded:     {StatusPending: RefundInFull, StatusCompleted: RefundInFull, StatusCancelled: RefundInFull, StatusRefunded: RejectAlreadyRefunded},
+var Table = []Row{
+	{TriggerPaymentSucceeded, map[Status]Effect{StatusPending: CompletePayment, StatusCompleted: NoteDuplicatePayment, StatusCancelled: CompleteAfterCancel, StatusRefunded: NoteDuplicatePayment}},
+	{TriggerPaymentFailed, map[Status]Effect{StatusPending: RecordPaymentFailure, StatusCompleted: NoChange, StatusCancelled: NoChange, StatusRefunded: NoChange}},
+	{TriggerRefundFull, every(RefundInFull, NoChange)},
+	{TriggerRefundPartial, every(IgnorePartialRefund, NoChange)},
+	{TriggerAuthorizationReleased, every(NoteAuthorizationFreed, NoChange)},
+	{TriggerRefundFailed, every(NoteRefundFailed, ReinstateAfterRefundErr)},
+	{TriggerRefundUpdated, every(NoChange, NoChange)},
+	{TriggerDisputeOpened, every(FlagDispute, NoteDisputeOpened)},
+	{TriggerDisputeWon, every(NoteDisputeWon, NoteDisputeWon)},
+	{TriggerDisputeLost, every(RefundByDispute, NoteDisputeLost)},
+	{TriggerDisputeClosed, every(NoteDisputeClosed, NoteDisputeClosed)},
+	{TriggerCleanup, map[Status]Effect{StatusPending: CancelStaleFailure, StatusCompleted: NoChange, StatusCancelled: NoChange, StatusRefunded: NoChange}},
+	{TriggerClearReview, every(ClearReviewFlag, ClearReviewFlag)},
+	{TriggerMarkRefunded, every(RefundInFull, RejectAlreadyRefunded)},
+	{TriggerRequestRefund, map[Status]Effect{StatusPending: RejectNotPaid, StatusCompleted: RecordRefundRequest, StatusCancelled: RejectNotPaid, StatusRefunded: RejectAlreadyRefunded}},
+	{TriggerLinkPaymentIntent, every(LinkIntent, LinkIntent)},
+}
+
+// Transitions is Table indexed by trigger.
+var Transitions = func() map[Trigger]map[Status]Effect {
+	m := make(map[Trigger]map[Status]Effect, len(Table))
+	for _, r := range Table {
+		m[r.Trigger] = r.Cells
+	}
+	return m
+}()
+
+// Triggers lists every row of the table.
+var Triggers = func() []Trigger {
+	out := make([]Trigger, len(Table))
+	for i, r := range Table {
+		out[i] = r.Trigger
+	}
+	return out
+}()
+
+// moneyTriggers are the rows about the money of one payment: an event of
+// another payment intent than the order's takes NoteOtherPayment instead
+// (SPEC §3 "Which payment").
+var moneyTriggers = map[Trigger]bool{
+	TriggerRefundFull: true, TriggerRefundPartial: true, TriggerAuthorizationReleased: true,
+	TriggerRefundFailed: true, TriggerDisputeOpened: true, TriggerDisputeWon: true,
+	TriggerDisputeLost: true, TriggerDisputeClosed: true,
+}
+
+// EffectMetrics names the CloudWatch metric (SPEC §11) counted when an
+// effect changes an order; effects without one count only EventsApplied.
+var EffectMetrics = map[Effect]string{
+	NoteDuplicatePayment:    "DuplicatePayment",
+	RecordPaymentFailure:    "PaymentFailed",
+	RefundInFull:            "RefundFull",
+	NoteRefundFailed:        "RefundFailed",
+	ReinstateAfterRefundErr: "RefundFailed",
+	FlagDispute:             "DisputeOpened",
+	NoteDisputeOpened:       "DisputeOpened",
+	NoteDisputeWon:          "DisputeWon",
+	RefundByDispute:         "DisputeLost",
+	NoteDisputeLost:         "DisputeLost",
+	NoteOtherPayment:        "OtherPaymentEvent",
 }
 
 // needsEvent lists the effects that read the Stripe event.
 var needsEvent = map[Effect]bool{
-	CompletePayment: true, CompleteAfterCancel: true, RecordPaymentFailure: true, IgnorePartialRefund: true,
+	CompletePayment: true, CompleteAfterCancel: true, NoteDuplicatePayment: true, RecordPaymentFailure: true,
+	IgnorePartialRefund: true, NoteAuthorizationFreed: true, NoteRefundFailed: true, ReinstateAfterRefundErr: true,
+	FlagDispute: true, NoteDisputeOpened: true, NoteDisputeWon: true, RefundByDispute: true, NoteDisputeLost: true,
+	NoteDisputeClosed: true, NoteOtherPayment: true,
+}
+
+// RefundRequest is what the Stripe API answered to a refund that an operator
+// started (SPEC §14).
+type RefundRequest struct {
+	RefundID string
+	Amount   int64
+	Reason   string
 }
 
 // Change is one request to change an order.
@@ -68,97 +161,220 @@ type Change struct {
 	At    time.Time
 	// FailedBefore is the cleanup cutoff: a payment failure at or before it is stale.
 	FailedBefore time.Time
+	// PaymentIntentID and Force are the arguments of TriggerLinkPaymentIntent.
+	PaymentIntentID string
+	Force           bool
+	// Refund is the argument of TriggerRequestRefund.
+	Refund *RefundRequest
 }
 
-// TriggerForEvent maps a Stripe event to its row of the table.
+// TriggerForEvent maps a Stripe event to its row of the table through the
+// catalogue.
 func TriggerForEvent(e Event) (Trigger, error) {
-	switch e.Type {
-	case EventPaymentSucceeded:
-		return TriggerPaymentSucceeded, nil
-	case EventPaymentFailed:
-		return TriggerPaymentFailed, nil
-	case EventChargeRefunded:
-		if e.Object.AmountRefunded >= e.Object.Amount {
-			return TriggerRefundFull, nil
-		}
-		return TriggerRefundPartial, nil
+	spec, ok := LookupEventType(e.Type)
+	if !ok {
+		return "", Permanentf("%w: event type %q has no transition", ErrInvalid, e.Type)
 	}
-	return "", Permanentf("%w: event type %q has no transition", ErrInvalid, e.Type)
+	return spec.Trigger(e), nil
 }
 
 // Apply looks up the effect of c on o's status and performs it. It reports
 // whether o changed; false means nothing must be written.
 func Apply(o *Order, c Change) (bool, error) {
+	_, changed, err := ApplyEffect(o, c)
+	return changed, err
+}
+
+// EffectFor is the effect c has on o: the table's cell, except that the money
+// of another payment intent becomes NoteOtherPayment (SPEC §3 "Which
+// payment").
+func EffectFor(o Order, c Change) (Effect, error) {
 	row, ok := Transitions[c.Trigger]
 	if !ok {
-		return false, Permanentf("%w: unknown trigger %q", ErrInvalid, c.Trigger)
+		return "", Permanentf("%w: unknown trigger %q", ErrInvalid, c.Trigger)
 	}
 	effect, ok := row[o.Status]
 	if !ok {
-		return false, Permanentf("%w: order %s has unknown status %q", ErrInvalid, o.ID, o.Status)
+		return "", Permanentf("%w: order %s has unknown status %q", ErrInvalid, o.ID, o.Status)
+	}
+	if c.Event != nil && moneyTriggers[c.Trigger] && o.isOtherPayment(*c.Event) {
+		return NoteOtherPayment, nil
+	}
+	if effect == NoteDuplicatePayment && c.Event != nil && !o.isOtherPayment(*c.Event) {
+		// The order's own payment succeeding again (a redelivery under a new
+		// event id, or an old event arriving late) is no double charge.
+		return NoChange, nil
+	}
+	return effect, nil
+}
+
+// isOtherPayment reports whether the event is about another payment than the
+// order's: its intent differs from stripePaymentIntentId, or, for a charge
+// made without an intent, its charge differs from stripeChargeId.
+func (o Order) isOtherPayment(e Event) bool {
+	if pi := e.PaymentIntentID(); pi != "" {
+		return o.StripePaymentIntentID != "" && pi != o.StripePaymentIntentID
+	}
+	ch := e.ChargeID()
+	return ch != "" && o.StripeChargeID != "" && ch != o.StripeChargeID
+}
+
+// ApplyEffect is Apply that also returns the effect performed, so callers
+// can count EffectMetrics.
+func ApplyEffect(o *Order, c Change) (Effect, bool, error) {
+	effect, err := EffectFor(*o, c)
+	if err != nil {
+		return "", false, err
 	}
 	if c.Event != nil && o.HasApplied(c.Event.ID) {
-		return false, ErrAlreadyApplied
+		return effect, false, ErrAlreadyApplied
 	}
 	if needsEvent[effect] && c.Event == nil {
-		return false, Permanentf("%w: %s needs a Stripe event", ErrInvalid, c.Trigger)
+		return effect, false, Permanentf("%w: %s needs a Stripe event", ErrInvalid, c.Trigger)
 	}
+	changed, err := o.perform(effect, c)
+	return effect, changed, err
+}
+
+// perform carries out one effect. Stripe-derived fields and the refund and
+// dispute state of the order's payment only move forward in event time
+// (SPEC §3 "Newest wins"): an older event keeps its timeline entry but is
+// marked superseded and sets nothing back.
+func (o *Order) perform(effect Effect, c Change) (bool, error) {
 	at := c.At.UTC()
+	var ev Event
+	if c.Event != nil {
+		ev = *c.Event
+	}
 	switch effect {
 	case NoChange:
 		return false, nil
 	case CompletePayment, CompleteAfterCancel:
-		ev := *c.Event
-		obj := ev.Object
 		o.Status = StatusCompleted
 		o.PaymentStatus = PaymentPaid
 		o.StripePaymentIntentID = ev.PaymentIntentID()
-		if ch := ev.ChargeID(); ch != "" {
-			o.StripeChargeID = ch
-		}
-		received := obj.AmountReceived
-		if received == 0 {
-			received = obj.Amount
-		}
+		o.adoptCharge(ev)
 		o.appendEntry(c, at, EntryPaymentSucceeded, map[string]any{
 			"paymentIntentId": ev.PaymentIntentID(), "chargeId": ev.ChargeID(),
-			"amount": received, "currency": obj.Currency,
+			"amount": ev.AmountReceived(), "currency": ev.Object.Currency,
 		})
 		if effect == CompleteAfterCancel {
 			o.flag(c, at, ReasonPaidAfterCancel)
-		} else if reason := FraudCheck(*o, obj); reason != "" {
+		} else if reason := FraudCheck(*o, ev.Object); reason != "" {
 			o.flag(c, at, reason)
 		}
 		return true, nil
+	case NoteDuplicatePayment:
+		o.appendEntry(c, at, EntryDuplicatePayment, map[string]any{
+			"paymentIntentId": ev.PaymentIntentID(), "chargeId": ev.ChargeID(),
+			"amount": ev.AmountReceived(), "currency": ev.Object.Currency,
+		})
+		return true, nil
+	case NoteOtherPayment:
+		o.appendEntry(c, at, EntryOtherPayment, map[string]any{
+			"eventType": ev.Type, "paymentIntentId": ev.PaymentIntentID(), "chargeId": ev.ChargeID(),
+			"amount": ev.Object.Amount,
+		})
+		return true, nil
 	case RecordPaymentFailure:
-		ev := *c.Event
-		failedAt := ev.Created.UTC()
-		o.PaymentStatus = PaymentFailed
-		o.PaymentFailedAt = &failedAt
-		if o.StripePaymentIntentID == "" {
-			o.StripePaymentIntentID = ev.PaymentIntentID()
-		}
 		meta := map[string]any{"code": "", "message": ""}
 		if pe := ev.Object.LastPaymentError; pe != nil {
 			meta["code"], meta["message"] = pe.Code, pe.Message
 		}
+		failedAt := ev.Created.UTC()
+		if o.PaymentFailedAt != nil && failedAt.Before(*o.PaymentFailedAt) {
+			meta["superseded"] = true
+		} else {
+			o.PaymentStatus = PaymentFailed
+			o.PaymentFailedAt = &failedAt
+		}
+		if o.StripePaymentIntentID == "" {
+			o.StripePaymentIntentID = ev.PaymentIntentID()
+		}
 		o.appendEntry(c, at, EntryPaymentFailed, meta)
 		return true, nil
 	case RefundInFull:
-		o.Status = StatusRefunded
-		o.PaymentStatus = PaymentRefunded
-		meta := map[string]any{"manual": true}
-		if c.Event != nil {
-			o.StripeChargeID = c.Event.ChargeID()
-			meta = map[string]any{"chargeId": c.Event.ChargeID(), "amountRefunded": c.Event.Object.AmountRefunded}
+		if c.Event == nil { // operator: mark-refunded
+			o.Status, o.PaymentStatus = StatusRefunded, PaymentRefunded
+			o.appendEntry(c, at, EntryRefundFull, map[string]any{"manual": true})
+			return true, nil
+		}
+		meta := map[string]any{"chargeId": ev.ChargeID(), "amountRefunded": ev.Object.AmountRefunded}
+		o.adoptPayment(ev)
+		if o.moneyMoves(ev, clockRefund) {
+			o.Status, o.PaymentStatus = StatusRefunded, PaymentRefunded
+			o.adoptCharge(ev)
+		} else {
+			meta["superseded"] = true
 		}
 		o.appendEntry(c, at, EntryRefundFull, meta)
 		return true, nil
 	case IgnorePartialRefund:
-		ev := *c.Event
 		o.appendEntry(c, at, EntryRefundPartialIgnored, map[string]any{
 			"chargeId": ev.ChargeID(), "amountRefunded": ev.Object.AmountRefunded,
 		})
+		return true, nil
+	case NoteAuthorizationFreed:
+		o.appendEntry(c, at, EntryAuthorizationReleased, map[string]any{
+			"chargeId": ev.ChargeID(), "amount": ev.Object.Amount,
+		})
+		return true, nil
+	case NoteRefundFailed, ReinstateAfterRefundErr:
+		meta := map[string]any{"refundId": ev.RefundID(), "amount": ev.Object.Amount, "failureReason": ev.Object.FailureReason}
+		o.adoptPayment(ev)
+		forward := o.moneyMoves(ev, clockRefund)
+		if !forward {
+			meta["superseded"] = true
+		}
+		if effect == ReinstateAfterRefundErr && forward {
+			o.Status, o.PaymentStatus = StatusCompleted, PaymentPaid
+			o.appendEntry(c, at, EntryRefundFailed, meta)
+			o.flag(c, at, ReasonRefundFailed)
+			return true, nil
+		}
+		o.appendEntry(c, at, EntryRefundFailed, meta)
+		return true, nil
+	case FlagDispute, NoteDisputeOpened:
+		meta := map[string]any{"disputeId": ev.DisputeID(), "reason": ev.Object.Reason, "amount": ev.Object.Amount}
+		o.adoptPayment(ev)
+		forward := o.moneyMoves(ev, clockDispute)
+		if !forward {
+			meta["superseded"] = true
+		}
+		o.appendEntry(c, at, EntryDisputeOpened, meta)
+		if effect == FlagDispute && forward && !o.RequiresReview {
+			o.flag(c, at, ReasonDisputeOpened)
+		}
+		return true, nil
+	case NoteDisputeWon:
+		meta := map[string]any{"disputeId": ev.DisputeID(), "amount": ev.Object.Amount}
+		o.adoptPayment(ev)
+		if !o.moneyMoves(ev, clockDispute) {
+			meta["superseded"] = true
+		}
+		o.appendEntry(c, at, EntryDisputeWon, meta)
+		if o.RequiresReview && o.ReviewReason == ReasonDisputeOpened && meta["superseded"] == nil {
+			o.RequiresReview, o.ReviewReason = false, ""
+			o.appendEntry(c, at, EntryReviewCleared, map[string]any{"reason": ReasonDisputeOpened})
+		}
+		return true, nil
+	case RefundByDispute, NoteDisputeLost:
+		meta := map[string]any{"disputeId": ev.DisputeID(), "amount": ev.Object.Amount}
+		o.adoptPayment(ev)
+		forwardDispute := o.moneyMoves(ev, clockDispute)
+		// A lost dispute takes the money back: it is refund state too.
+		forwardRefund := o.moneyMoves(ev, clockRefund)
+		if effect == RefundByDispute && forwardDispute && forwardRefund {
+			o.Status, o.PaymentStatus = StatusRefunded, PaymentRefunded
+		} else if !forwardDispute {
+			meta["superseded"] = true
+		}
+		o.appendEntry(c, at, EntryDisputeLost, meta)
+		return true, nil
+	case NoteDisputeClosed:
+		o.adoptPayment(ev)
+		o.moneyMoves(ev, clockDispute)
+		o.appendEntry(c, at, EntryDisputeClosed, map[string]any{"disputeId": ev.DisputeID(), "status": ev.Object.Status})
 		return true, nil
 	case CancelStaleFailure:
 		if o.PaymentStatus != PaymentFailed || o.PaymentFailedAt == nil || o.PaymentFailedAt.After(c.FailedBefore) {
@@ -175,10 +391,83 @@ func Apply(o *Order, c Change) (bool, error) {
 		o.ReviewReason = ""
 		o.appendEntry(c, at, EntryReviewCleared, nil)
 		return true, nil
+	case RecordRefundRequest:
+		if err := RefundGuard(*o); err != nil {
+			return false, err
+		}
+		if c.Refund == nil || c.Refund.RefundID == "" {
+			return false, Permanentf("%w: %s needs the refund Stripe created", ErrInvalid, c.Trigger)
+		}
+		o.appendEntry(c, at, EntryRefundRequested, map[string]any{
+			"refundId": c.Refund.RefundID, "amount": c.Refund.Amount, "reason": c.Refund.Reason,
+		})
+		return true, nil
+	case LinkIntent:
+		pi := strings.TrimSpace(c.PaymentIntentID)
+		if err := CheckPaymentIntentID(pi); err != nil {
+			return false, err
+		}
+		previous := o.StripePaymentIntentID
+		if previous == pi {
+			return false, nil
+		}
+		if previous != "" && !c.Force {
+			return false, fmt.Errorf("order %s: %w %s (use --force to replace it)", o.ID, ErrAlreadyLinked, previous)
+		}
+		o.StripePaymentIntentID = pi
+		o.appendEntry(c, at, EntryPaymentIntentLinked, map[string]any{"paymentIntentId": pi, "previous": previous})
+		return true, nil
 	case RejectAlreadyRefunded:
 		return false, fmt.Errorf("order %s: %w", o.ID, ErrAlreadyRefunded)
+	case RejectNotPaid:
+		return false, fmt.Errorf("order %s: %w", o.ID, ErrNotPaid)
 	}
 	return false, Permanentf("%w: effect %q is not implemented", ErrInvalid, effect)
+}
+
+// CheckPaymentIntentID rejects what cannot be a Stripe PaymentIntent id.
+func CheckPaymentIntentID(pi string) error {
+	if !strings.HasPrefix(pi, "pi_") || len(pi) <= len("pi_") || !ValidQueueID(pi) {
+		return fmt.Errorf("%w: %q is not a Stripe payment intent id (pi_…)", ErrInvalid, pi)
+	}
+	return nil
+}
+
+// RefundGuard says whether an operator may start a full refund now (SPEC
+// §14): only a completed, paid order with a payment intent and no refund
+// requested since the last refund_full or refund_failed.
+func RefundGuard(o Order) error {
+	switch {
+	case o.Status == StatusRefunded:
+		return fmt.Errorf("order %s: %w", o.ID, ErrAlreadyRefunded)
+	case o.Status != StatusCompleted || o.PaymentStatus != PaymentPaid:
+		return fmt.Errorf("order %s: %w", o.ID, ErrNotPaid)
+	case o.StripePaymentIntentID == "":
+		return fmt.Errorf("%w: order %s has no stripePaymentIntentId to refund (link one first)", ErrInvalid, o.ID)
+	}
+	for i := len(o.Timeline) - 1; i >= 0; i-- {
+		switch o.Timeline[i].Type {
+		case EntryRefundRequested:
+			return fmt.Errorf("order %s: %w", o.ID, ErrAlreadyRefunding)
+		case EntryRefundFull, EntryRefundFailed:
+			return nil
+		}
+	}
+	return nil
+}
+
+// RefundIdempotencyKey is the Stripe Idempotency-Key of an operator's refund
+// (SPEC §14): orderflow-refund-<orderId>-<n>, n the refund_failed entries so
+// far, so a retry after a crash reuses the key and a new attempt after a
+// failed refund gets a new one.
+func RefundIdempotencyKey(o Order) string {
+	n := 0
+	for _, e := range o.Timeline {
+		if e.Type == EntryRefundFailed {
+			n++
+		}
+	}
+	return fmt.Sprintf("orderflow-refund-%s-%d", o.ID, n)
 }
 
 // FraudCheck returns the review reason for a successful payment whose intent
@@ -197,6 +486,48 @@ func FraudCheck(o Order, pi EventObject) string {
 		return ReasonUserMismatch
 	}
 	return ""
+}
+
+// Keys of Order.StripeClock: the event time that last set each piece of
+// Stripe-derived state.
+const (
+	clockRefund  = "refund"
+	clockDispute = "dispute"
+	clockCharge  = "charge"
+)
+
+// moneyMoves reports whether ev is at least as new as the last event that
+// set the state named key, and if so records ev's time as the newest.
+func (o *Order) moneyMoves(ev Event, key string) bool {
+	t := ev.Created.UTC()
+	if last, ok := o.StripeClock[key]; ok && t.Before(last) {
+		return false
+	}
+	if o.StripeClock == nil {
+		o.StripeClock = map[string]time.Time{}
+	}
+	o.StripeClock[key] = t
+	return true
+}
+
+// adoptPayment makes the event's intent the order's when the order has none
+// (legacy orders found through metadata.orderId).
+func (o *Order) adoptPayment(ev Event) {
+	if o.StripePaymentIntentID == "" {
+		o.StripePaymentIntentID = ev.PaymentIntentID()
+	}
+}
+
+// adoptCharge sets stripeChargeId from the order's own payment, only forward
+// in event time.
+func (o *Order) adoptCharge(ev Event) {
+	ch := ev.ChargeID()
+	if ch == "" {
+		return
+	}
+	if o.moneyMoves(ev, clockCharge) || o.StripeChargeID == "" {
+		o.StripeChargeID = ch
+	}
 }
 
 func (o *Order) flag(c Change, at time.Time, reason string) {
