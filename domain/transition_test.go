@@ -96,13 +96,13 @@ func TestApplyEveryPair(t *testing.T) {
 	uncaptured.Object.Captured = &no
 
 	changes := map[domain.Trigger]domain.Change{
-		domain.TriggerPaymentSucceeded: {Trigger: domain.TriggerPaymentSucceeded, Event: succeeded, Actor: domain.ActorStripe, At: now},
-		domain.TriggerPaymentFailed:    {Trigger: domain.TriggerPaymentFailed, Event: failed, Actor: domain.ActorStripe, At: now},
-		domain.TriggerRefundFull:       {Trigger: domain.TriggerRefundFull, Event: full, Actor: domain.ActorStripe, At: now},
-		domain.TriggerRefundPartial:    {Trigger: domain.TriggerRefundPartial, Event: partial, Actor: domain.ActorStripe, At: now},
-		domain.TriggerCleanup:          {Trigger: domain.TriggerCleanup, Actor: domain.ActorSystem, At: now, FailedBefore: now.Add(-time.Hour)},
-		domain.TriggerClearReview:      {Trigger: domain.TriggerClearReview, Actor: domain.Admin("adm_1"), At: now},
-		domain.TriggerMarkRefunded:     {Trigger: domain.TriggerMarkRefunded, Actor: domain.Admin("adm_1"), At: now},
+		domain.TriggerPaymentSucceeded:      {Trigger: domain.TriggerPaymentSucceeded, Event: succeeded, Actor: domain.ActorStripe, At: now},
+		domain.TriggerPaymentFailed:         {Trigger: domain.TriggerPaymentFailed, Event: failed, Actor: domain.ActorStripe, At: now},
+		domain.TriggerRefundFull:            {Trigger: domain.TriggerRefundFull, Event: full, Actor: domain.ActorStripe, At: now},
+		domain.TriggerRefundPartial:         {Trigger: domain.TriggerRefundPartial, Event: partial, Actor: domain.ActorStripe, At: now},
+		domain.TriggerCleanup:               {Trigger: domain.TriggerCleanup, Actor: domain.ActorSystem, At: now, FailedBefore: now.Add(-time.Hour)},
+		domain.TriggerClearReview:           {Trigger: domain.TriggerClearReview, Actor: domain.Admin("adm_1"), At: now},
+		domain.TriggerMarkRefunded:          {Trigger: domain.TriggerMarkRefunded, Actor: domain.Admin("adm_1"), At: now},
 		domain.TriggerAuthorizationReleased: {Trigger: domain.TriggerAuthorizationReleased, Event: uncaptured, Actor: domain.ActorStripe, At: now},
 		domain.TriggerRefundFailed:          {Trigger: domain.TriggerRefundFailed, Event: refundEvent("evt_rf", domain.EventRefundFailed, "failed"), Actor: domain.ActorStripe, At: now},
 		domain.TriggerRefundUpdated:         {Trigger: domain.TriggerRefundUpdated, Event: refundEvent("evt_ru", domain.EventRefundUpdated, "succeeded"), Actor: domain.ActorStripe, At: now},
