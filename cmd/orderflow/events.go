@@ -118,7 +118,7 @@ most 720h (30d). Prints {"listed":N,"enqueued":N,"ignored":N}.`,
 					return nil
 				}
 				msg := ingress.Route(ev, raw, domain.SourceReplay)
-				if _, err := be.Events.Send(ctx, msg); err != nil {
+				if _, err := domain.Enqueue(ctx, be.Events, msg); err != nil {
 					return fmt.Errorf("enqueue event %s: %w", ev.ID, err)
 				}
 				res.Enqueued++
