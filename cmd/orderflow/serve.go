@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/orderflow/orderflow/admin"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/infra/backend"
 	"github.com/orderflow/orderflow/infra/config"
@@ -75,6 +76,13 @@ func (a *app) serve(ctx context.Context) error {
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 	mux.Handle("/", handler)
+	adminHandler, err := a.adminHandler(ctx, be)
+	if err != nil {
+		return err
+	}
+	for _, p := range []string{admin.APIPrefix, admin.ConsolePrefix, admin.ConsolePrefix + "/", admin.AccessPath} {
+		mux.Handle(p, adminHandler)
+	}
 	listener, err := net.Listen("tcp", a.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)

@@ -57,6 +57,10 @@ type Config struct {
 	// SessionKey is ORDERFLOW_SESSION_KEY, the console's cookie signing key;
 	// empty means the secret's sessionKey, else a random key per process.
 	SessionKey string
+	// DevAdminToken is ORDERFLOW_DEV_ADMIN_TOKEN=true (`make run` sets it):
+	// serve makes a development operator token, keeps it in the data folder
+	// and prints it, as it does the webhook secret.
+	DevAdminToken bool
 
 	OrdersTable     string
 	EventsQueueURL  string
@@ -145,6 +149,13 @@ func Load(getenv func(string) string) (Config, error) {
 	str("ORDERFLOW_ADMIN_TOKENS", &c.AdminTokens)
 	str("ADMIN_TOKENS_SECRET_ARN", &c.AdminTokensSecretARN)
 	str("ORDERFLOW_SESSION_KEY", &c.SessionKey)
+	if v := strings.TrimSpace(getenv("ORDERFLOW_DEV_ADMIN_TOKEN")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("ORDERFLOW_DEV_ADMIN_TOKEN=%q: want true or false", v))
+		}
+		c.DevAdminToken = b
+	}
 	str("ORDERS_TABLE", &c.OrdersTable)
 	str("EVENTS_QUEUE_URL", &c.EventsQueueURL)
 	str("DLQ_URL", &c.DLQURL)
