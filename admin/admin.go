@@ -155,7 +155,7 @@ func New(cfg Config) (*Handler, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	p, err := loadPages()
+	p, err := loadPages(cfg.Clock)
 	if err != nil {
 		return nil, err
 	}
