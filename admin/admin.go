@@ -355,3 +355,10 @@ func classify(err error) (status int, code, message string) {
 	}
 	return http.StatusServiceUnavailable, codeUnavailable, "the backend cannot answer now; retry later"
 }
+
+// Warm fetches the admin tokens once, so a Lambda's init phase rather than
+// its first request pays for the Secrets Manager call.
+func (h *Handler) Warm(ctx context.Context) error {
+	_, err := h.cfg.Tokens.AdminTokens(ctx)
+	return err
+}
