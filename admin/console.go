@@ -144,6 +144,8 @@ type view struct {
 	Replay  *workers.ReplayResult
 	EventID string
 	Reasons []string
+	// RefundEnabled says whether refunds through Stripe are wired (§14).
+	RefundEnabled bool
 }
 
 // CanAct reports whether the signed-in user may use action buttons.
@@ -384,7 +386,7 @@ func (h *Handler) showOrder(w http.ResponseWriter, r *http.Request, v view, id s
 		h.pageError(w, r, v, err)
 		return
 	}
-	v.Title, v.Nav, v.Order, v.Reasons = "Order "+o.ID, "search", &o, RefundReasons
+	v.Title, v.Order, v.Reasons, v.RefundEnabled = "Order "+o.ID, &o, RefundReasons, h.cfg.Refunder != nil
 	if c := r.URL.Query().Get("ok"); flashes[c] != "" && v.Flash == "" {
 		v.Flash = flashes[c]
 	}
