@@ -358,7 +358,12 @@ func classify(err error) (status int, code, message string) {
 
 // Warm fetches the admin tokens once, so a Lambda's init phase rather than
 // its first request pays for the Secrets Manager call.
+// It warns when console sessions can only last as long as this process:
+// no session key is configured, so each Lambda container signs with its own.
 func (h *Handler) Warm(ctx context.Context) error {
-	_, err := h.cfg.Tokens.AdminTokens(ctx)
+	set, err := h.cfg.Tokens.AdminTokens(ctx)
+	if err == nil && len(h.cfg.SessionKey) == 0 && set.SessionKey == "" {
+		h.log.Warn("no console session key (ORDERFLOW_SESSION_KEY or the admin-tokens secret's sessionKey): sessions are signed with a random key of this process and end with it")
+	}
 	return err
 }

@@ -73,8 +73,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
+// errTooLarge is a body over maxBody: 413.
+var errTooLarge = fmt.Errorf("%w: request body over %d bytes", domain.ErrInvalid, maxBody)
+
 // fail answers a use-case error with its status and code.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errTooLarge) {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", err.Error())
+		return
+	}
 	status, code, msg := classify(err)
 	if status >= 500 {
 		logInfo(r.Context()).err = err
@@ -89,7 +96,7 @@ func decode(r *http.Request, v any) error {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return fmt.Errorf("%w: body over %d bytes", domain.ErrInvalid, maxBody)
+			return errTooLarge
 		}
 		return fmt.Errorf("%w: read body: %v", domain.ErrInvalid, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -359,5 +360,76 @@ func TestAdminRoutesBehindAStagePrefix(t *testing.T) {
 		if !admin.Matches(p) {
 			t.Errorf("Matches(%q) = false", p)
 		}
+	}
+}
+
+// rotatingTokens serves one token set from the cache and another after a
+// refresh, like a secret rotated in Secrets Manager within the cache TTL.
+type rotatingTokens struct {
+	mu              sync.Mutex
+	cached, rotated secrets.AdminTokenSet
+	refreshes       int
+}
+
+func (r *rotatingTokens) AdminTokens(context.Context) (secrets.AdminTokenSet, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cached, nil
+}
+
+func (r *rotatingTokens) RefreshAdminTokens(context.Context) (secrets.AdminTokenSet, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refreshes++
+	r.cached = r.rotated
+	return r.cached, nil
+}
+
+func (r *rotatingTokens) set(s secrets.AdminTokenSet) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cached, r.rotated = s, s
+}
+
+// TestAdminTokenRotation checks the webhook secrets' rules on tokens: a token
+// added by a rotation works at once (an unknown token refetches), and a
+// removed token's console session ends with it.
+func TestAdminTokenRotation(t *testing.T) {
+	t.Parallel()
+	oldTok, oldSum, _ := admin.NewToken()
+	newTok, newSum, _ := admin.NewToken()
+	src := &rotatingTokens{
+		cached:  secrets.AdminTokenSet{Tokens: []secrets.AdminToken{{ActorID: "adm_old", Role: "operator", SHA256: oldSum}}},
+		rotated: secrets.AdminTokenSet{Tokens: []secrets.AdminToken{{ActorID: "adm_old", Role: "operator", SHA256: oldSum}, {ActorID: "adm_new", Role: "operator", SHA256: newSum}}},
+	}
+	b := setup(t, emulator.SQLiteEnv(t), nil, func(c *admin.Config) { c.Tokens = src })
+	b.order("ord_rot", nil)
+	if r := b.do("GET", "/admin/v1/orders/ord_rot", oldTok, ""); r.status != 200 || src.refreshes != 0 {
+		t.Fatalf("known token: %d after %d refreshes", r.status, src.refreshes)
+	}
+	if r := b.do("GET", "/admin/v1/orders/ord_rot", newTok, ""); r.status != 200 || src.refreshes != 1 {
+		t.Fatalf("token added by a rotation: %d after %d refreshes, want 200 after 1", r.status, src.refreshes)
+	}
+	br := newBrowser(b)
+	br.signIn(oldTok)
+	if status, _, _ := br.get("/console/dlq"); status != 200 {
+		t.Fatalf("console with the old token's session: %d", status)
+	}
+	src.set(secrets.AdminTokenSet{Tokens: []secrets.AdminToken{{ActorID: "adm_new", Role: "operator", SHA256: newSum}}})
+	if status, _, hdr := br.get("/console/dlq"); status != http.StatusSeeOther || !strings.Contains(hdr.Get("Location"), "/console/signin") {
+		t.Errorf("session of a removed token: %d to %q, want sent to sign in", status, hdr.Get("Location"))
+	}
+	if r := b.do("GET", "/admin/v1/orders/ord_rot", oldTok, ""); r.status != 401 {
+		t.Errorf("removed token: %d, want 401", r.status)
+	}
+}
+
+func TestAdminBodyTooLarge(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.SQLiteEnv(t), nil)
+	b.order("ord_big", nil)
+	r := b.do("POST", "/admin/v1/orders/ord_big/link-payment-intent", b.operator, `{"paymentIntentId":"`+strings.Repeat("x", 70<<10)+`"}`)
+	if r.status != http.StatusRequestEntityTooLarge || r.errorCode() != "too_large" {
+		t.Errorf("70 KiB body: %d %s, want 413 too_large", r.status, r.body)
 	}
 }
