@@ -34,6 +34,17 @@ func chromium(t *testing.T) (context.Context, *[]string) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("headless Chromium is missing (%s): `make test` installs it (apt-get install -y chromium)", chromiumPath)
 	}
+	// Not t.TempDir: Chromium may still write its profile for a moment after
+	// it is killed, which would fail the test in TempDir's cleanup.
+	profile, err := os.MkdirTemp("", "orderflow-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; i < 20 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,
@@ -45,7 +56,7 @@ func chromium(t *testing.T) (context.Context, *[]string) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 860),
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
