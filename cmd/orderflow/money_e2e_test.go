@@ -123,9 +123,7 @@ func runMoneyStories(t *testing.T, h *harness, seeds []int64) {
 			}
 			seen[e.EventID+" "+e.Type] = true
 		}
-		if !o.HasApplied(p.events[0]) && p.story.name != "two-intents" && countType(o, domain.EntryPaymentFailed) == 0 {
-			t.Errorf("%s: the story's first event left no trace: %v", p.orderID, timelineTypes(o))
-		}
+
 	}
 	// Every event was acknowledged before the wait began and the workers take
 	// milliseconds each: a second look after a pause finds nothing moved.
