@@ -202,7 +202,7 @@ func TestTemplateHeaderAndParameters(t *testing.T) {
 		def      interface{}
 		minValue float64 // 0: not checked
 	}{
-		{name: "Env", def: "dev"},
+		{name: "Environment", def: "dev"},
 		{name: "CleanupFailedPaymentMinutes", def: float64(60), minValue: 1},
 		{name: "WorkerMaxConcurrency", def: float64(5), minValue: 2},
 		{name: "AlarmEmail", def: ""},
@@ -222,6 +222,39 @@ func TestTemplateHeaderAndParameters(t *testing.T) {
 	}
 }
 
+// TestReferencesResolve checks that every Ref, GetAtt and Sub variable names
+// a parameter, a resource or a pseudo parameter of the template, so a renamed
+// parameter (Env became Environment, issue 8) cannot leave a dangling
+// reference that only CloudFormation would reject.
+func TestReferencesResolve(t *testing.T) {
+	t.Parallel()
+	s := load(t)
+	if _, ok := s.tpl.Parameters["Env"]; ok {
+		t.Error(`parameter "Env" is back; the playbook's OrdersTable names it Environment`)
+	}
+	known := map[string]bool{}
+	for name := range s.tpl.Parameters {
+		known[name] = true
+	}
+	resources, _ := s.raw["Resources"].(map[string]interface{})
+	for id := range resources {
+		known[id] = true
+	}
+	data, err := json.Marshal(s.raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := regexp.MustCompile(`\$\{([A-Za-z0-9:]+)(\.[A-Za-z.]+)?\}`).FindAllStringSubmatch(string(data), -1)
+	if len(refs) == 0 {
+		t.Fatal("no references found; the symbolic processing changed")
+	}
+	for _, m := range refs {
+		if name := m[1]; !known[name] && !strings.HasPrefix(name, "AWS::") {
+			t.Errorf("${%s%s} names no parameter or resource", name, m[2])
+		}
+	}
+}
+
 func TestOrdersTable(t *testing.T) {
 	t.Parallel()
 	s := load(t)
@@ -231,8 +264,18 @@ func TestOrdersTable(t *testing.T) {
 	}
 	tbl := tables["OrdersTable"]
 
-	if got := deref(tbl.TableName); got != "Orders-${Env}" {
-		t.Errorf("TableName = %q, want Orders-${Env}", got)
+	// Issue 8: exactly the playbook's OrdersTable, so its snippet and
+	// deploy scripts apply unchanged.
+	if got := deref(tbl.TableName); got != "Orders-${Environment}" {
+		t.Errorf("TableName = %q, want Orders-${Environment}", got)
+	}
+	// A failed first deploy must not leave the table behind (every retry
+	// would fail with "already exists"); any later deletion keeps it.
+	if got := tbl.AWSCloudFormationDeletionPolicy; got != "RetainExceptOnCreate" {
+		t.Errorf("DeletionPolicy = %q, want RetainExceptOnCreate", got)
+	}
+	if got := tbl.AWSCloudFormationUpdateReplacePolicy; got != "Retain" {
+		t.Errorf("UpdateReplacePolicy = %q, want Retain", got)
 	}
 	if got := deref(tbl.BillingMode); got != "PAY_PER_REQUEST" {
 		t.Errorf("BillingMode = %q, want PAY_PER_REQUEST", got)
@@ -300,8 +343,8 @@ func TestQueues(t *testing.T) {
 		t.Fatalf("queues = %v, want [EventsDLQ EventsQueue]", got)
 	}
 	for name, want := range map[string]string{
-		"EventsQueue": "orderflow-events-${Env}.fifo",
-		"EventsDLQ":   "orderflow-events-dlq-${Env}.fifo",
+		"EventsQueue": "orderflow-events-${Environment}.fifo",
+		"EventsDLQ":   "orderflow-events-dlq-${Environment}.fifo",
 	} {
 		q := queues[name]
 		if !deref(q.FifoQueue) {
