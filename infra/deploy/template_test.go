@@ -364,6 +364,23 @@ func TestQueues(t *testing.T) {
 	}
 
 	q := queues["EventsQueue"]
+	// Issue 11: high-throughput FIFO. perMessageGroupId requires
+	// DeduplicationScope messageGroup; every duplicate we must drop shares
+	// its group (see the comment in template.yaml).
+	if got := deref(q.DeduplicationScope); got != "messageGroup" {
+		t.Errorf("EventsQueue DeduplicationScope = %q, want messageGroup", got)
+	}
+	if got := deref(q.FifoThroughputLimit); got != "perMessageGroupId" {
+		t.Errorf("EventsQueue FifoThroughputLimit = %q, want perMessageGroupId", got)
+	}
+	// One size limit end to end: the limit infra/sqs.Send checks, on both
+	// queues, since the DLQ receives what the events queue holds plus a
+	// lastError attribute.
+	for name, queue := range queues {
+		if got := deref(queue.MaximumMessageSize); got != 262144 {
+			t.Errorf("%s MaximumMessageSize = %d, want 262144", name, got)
+		}
+	}
 	redrive, _ := q.RedrivePolicy.(map[string]interface{})
 	if got := fmt.Sprint(redrive["deadLetterTargetArn"]); got != "${EventsDLQ.Arn}" {
 		t.Errorf("redrive target = %q, want ${EventsDLQ.Arn}", got)
@@ -562,7 +579,11 @@ func TestCleanupSchedule(t *testing.T) {
 		if err := json.Unmarshal([]byte(deref(tgt.Input)), &body); err != nil {
 			t.Errorf("%s Input %q is not JSON: %v", name, deref(tgt.Input), err)
 		}
-		if want := map[string]interface{}{"type": domain.EventCleanupRun}; !reflect.DeepEqual(body, want) {
+		// The queue deduplicates by content for as long as the schedule's
+		// period: each run's body must differ, or SQS drops every run after
+		// the first as a duplicate. Scheduler fills in the scheduled time.
+		want := map[string]interface{}{"type": domain.EventCleanupRun, "scheduledTime": "<aws.scheduler.scheduled-time>"}
+		if !reflect.DeepEqual(body, want) {
 			t.Errorf("%s body = %v, want %v", name, body, want)
 		}
 
@@ -586,9 +607,9 @@ func TestCleanupSchedule(t *testing.T) {
 		if len(role.ManagedPolicyArns) != 0 {
 			t.Errorf("role %s has managed policies %v", roleID, role.ManagedPolicyArns)
 		}
-		want := []string{"sqs:SendMessage on ${EventsQueue.Arn}"}
-		if got := grants(t, s, roleID); !slices.Equal(got, want) {
-			t.Errorf("role %s grants %v, want %v", roleID, got, want)
+		wantGrants := []string{"sqs:SendMessage on ${EventsQueue.Arn}"}
+		if got := grants(t, s, roleID); !slices.Equal(got, wantGrants) {
+			t.Errorf("role %s grants %v, want %v", roleID, got, wantGrants)
 		}
 	}
 
@@ -685,6 +706,75 @@ func TestDLQAlarm(t *testing.T) {
 		} else if _, ok := s.tpl.Conditions[sub.AWSCloudFormationCondition]; !ok {
 			t.Errorf("%s condition %s is not defined", name, sub.AWSCloudFormationCondition)
 		}
+	}
+}
+
+// TestPaymentAlarms checks playbook §10 as SPEC §11 delivers it: an alarm to
+// the SNS topic on each suspicious-payment metric, read without dimensions
+// (the recorder publishes each also without), firing on one occurrence.
+func TestPaymentAlarms(t *testing.T) {
+	t.Parallel()
+	s := load(t)
+	byMetric := map[string][]string{}
+	for _, name := range sortedKeys(s.tpl.GetAllCloudWatchAlarmResources()) {
+		a := s.tpl.GetAllCloudWatchAlarmResources()[name]
+		if deref(a.Namespace) == "orderflow" {
+			byMetric[deref(a.MetricName)] = append(byMetric[deref(a.MetricName)], name)
+		}
+	}
+	topics := s.tpl.GetAllSNSTopicResources()
+	for _, metric := range []string{"RequiresReviewFlagged", "DisputeOpened", "DuplicatePayment", "RefundFailed"} {
+		t.Run(metric, func(t *testing.T) {
+			names := byMetric[metric]
+			if len(names) != 1 {
+				t.Fatalf("alarms on orderflow/%s: %v, want exactly one", metric, names)
+			}
+			a := s.tpl.GetAllCloudWatchAlarmResources()[names[0]]
+			if len(a.Dimensions) != 0 {
+				t.Errorf("Dimensions = %+v, want none: the alarm must watch the dimensionless series", a.Dimensions)
+			}
+			if deref(a.Statistic) != "Sum" || deref(a.Period) != 300 || a.EvaluationPeriods != 1 {
+				t.Errorf("Statistic %s, Period %d, EvaluationPeriods %d; want Sum over one period of 300 s",
+					deref(a.Statistic), deref(a.Period), a.EvaluationPeriods)
+			}
+			if a.ComparisonOperator != "GreaterThanOrEqualToThreshold" || deref(a.Threshold) != 1 {
+				t.Errorf("fires on %s %v, want GreaterThanOrEqualToThreshold 1", a.ComparisonOperator, deref(a.Threshold))
+			}
+			if got := deref(a.TreatMissingData); got != "notBreaching" {
+				t.Errorf("TreatMissingData = %q, want notBreaching (no event, no data point)", got)
+			}
+			if len(a.AlarmActions) != 1 {
+				t.Fatalf("AlarmActions = %v, want the alarm topic", a.AlarmActions)
+			}
+			if _, ok := topics[strings.Trim(a.AlarmActions[0], "${}")]; !ok {
+				t.Errorf("AlarmActions %v name no SNS topic of the template", a.AlarmActions)
+			}
+		})
+	}
+}
+
+// TestAlarmsReachSomeone checks that an empty AlarmEmail is said loudly: the
+// stack's outputs name who the alarms reach, and say NOBODY when no one.
+func TestAlarmsReachSomeone(t *testing.T) {
+	t.Parallel()
+	s := load(t)
+	out, ok := s.tpl.Outputs["AlarmNotifications"]
+	if !ok {
+		t.Fatal("output AlarmNotifications is missing")
+	}
+	branches, _ := path(out.Value, "Fn::If").([]interface{})
+	if len(branches) != 3 || branches[0] != "HasAlarmEmail" {
+		t.Fatalf("AlarmNotifications = %v, want Fn::If on HasAlarmEmail", out.Value)
+	}
+	if set := fmt.Sprint(branches[1]); !strings.Contains(set, "${AlarmEmail}") {
+		t.Errorf("with an address the output says %q, want it to name ${AlarmEmail}", set)
+	}
+	if unset := fmt.Sprint(branches[2]); !strings.HasPrefix(unset, "NOBODY") || !strings.Contains(unset, "AlarmEmail=") {
+		t.Errorf("without an address the output says %q, want NOBODY and how to set AlarmEmail", unset)
+	}
+	cond, _ := path(s.raw, "Conditions", "HasAlarmEmail").(map[string]interface{})
+	if cond == nil || !strings.Contains(fmt.Sprint(cond), "${AlarmEmail}") {
+		t.Errorf("condition HasAlarmEmail = %v, want it to test AlarmEmail", cond)
 	}
 }
 
