@@ -43,13 +43,21 @@ var functionCmds = map[string]string{
 // becomes "${X}", GetAtt X.Attr becomes "${X.Attr}", and a Sub string stays
 // as written ("${OrdersTable.Arn}/index/*"), so all three read alike.
 // Condition functions are kept as they are so conditions can be inspected.
-func symbolic() *intrinsics.ProcessorOptions {
+//
+// numbers maps Number parameters (intParams) to their defaults: goformation's typed
+// structs cannot hold "${X}" in an integer field (RetentionInDays), so for
+// the typed parse a Ref to such a parameter becomes its default, as
+// goformation itself resolves parameters; the raw document keeps "${X}".
+func symbolic(numbers map[string]float64) *intrinsics.ProcessorOptions {
 	keep := func(name string, input, _ interface{}) interface{} {
 		return map[string]interface{}{name: input}
 	}
 	return &intrinsics.ProcessorOptions{
 		IntrinsicHandlerOverrides: map[string]intrinsics.IntrinsicHandler{
 			"Ref": func(_ string, input, _ interface{}) interface{} {
+				if n, ok := numbers[fmt.Sprint(input)]; ok {
+					return n
+				}
 				return fmt.Sprintf("${%v}", input)
 			},
 			"Fn::GetAtt": func(_ string, input, _ interface{}) interface{} {
@@ -94,6 +102,11 @@ type stack struct {
 	raw map[string]interface{}
 }
 
+// intParams are the Number parameters referenced from fields goformation
+// types as integers (RetentionInDays); see symbolic. Others, such as
+// CleanupFailedPaymentMinutes in environment variables, stay "${X}".
+var intParams = []string{"LogRetentionDays"}
+
 // parseMu serialises goformation: its intrinsic-tag resolution shares a map
 // across calls, and parallel tests parsing at once crash with a concurrent
 // map write.
@@ -103,21 +116,25 @@ func load(t *testing.T) stack {
 	t.Helper()
 	parseMu.Lock()
 	defer parseMu.Unlock()
-	tpl, err := goformation.OpenWithOptions(templatePath, symbolic())
-	if err != nil {
-		t.Fatalf("goformation cannot parse %s: %v", templatePath, err)
-	}
 	data, err := os.ReadFile(templatePath)
 	if err != nil {
 		t.Fatalf("read template: %v", err)
 	}
-	processed, err := intrinsics.ProcessYAML(data, symbolic())
+	processed, err := intrinsics.ProcessYAML(data, symbolic(nil))
 	if err != nil {
 		t.Fatalf("process template: %v", err)
 	}
 	var raw map[string]interface{}
 	if err := json.Unmarshal(processed, &raw); err != nil {
 		t.Fatalf("decode processed template: %v", err)
+	}
+	numbers := map[string]float64{}
+	for _, name := range intParams {
+		numbers[name] = num(path(raw, "Parameters", name, "Default"))
+	}
+	tpl, err := goformation.OpenWithOptions(templatePath, symbolic(numbers))
+	if err != nil {
+		t.Fatalf("goformation cannot parse %s: %v", templatePath, err)
 	}
 	return stack{tpl: tpl, raw: raw}
 }
@@ -953,6 +970,7 @@ func TestLeastPrivilege(t *testing.T) {
 			on(table, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:Scan"),
 			on([]string{"${EventsQueue.Arn}"}, "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"),
 			on([]string{"${EventsDLQ.Arn}"}, "sqs:SendMessage"),
+			on([]string{"${WorkerLogGroup.Arn}"}, "logs:CreateLogStream", "logs:PutLogEvents"),
 		)},
 		{name: "CleanupFailedPaymentsFunction", want: on(table, "dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem")},
 		{name: "ReplayFunction", want: slices.Concat(
@@ -964,13 +982,116 @@ func TestLeastPrivilege(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			sort.Strings(tc.want)
-			if got := grants(t, s, tc.name); !slices.Equal(got, tc.want) {
+			if got := grants(t, s, policyOwner(t, s, tc.name)); !slices.Equal(got, tc.want) {
 				t.Errorf("grants differ\n got: %v\nwant: %v", got, tc.want)
 			}
-			if fn := s.tpl.GetAllServerlessFunctionResources()[tc.name]; fn != nil && fn.Role != nil {
-				t.Errorf("Role is set; the checked Policies would not apply")
-			}
 		})
+	}
+}
+
+// policyOwner is the resource whose policies grant a function its
+// permissions: its explicit role, else the function itself (SAM turns its
+// Policies into the role it generates). A function with a role must not also
+// list Policies, which SAM would ignore.
+func policyOwner(t *testing.T, s stack, function string) string {
+	t.Helper()
+	fn := s.tpl.GetAllServerlessFunctionResources()[function]
+	if fn == nil {
+		t.Fatalf("function %s is missing", function)
+	}
+	if fn.Role == nil {
+		return function
+	}
+	if fn.Policies != nil {
+		t.Errorf("%s has both Role and Policies; SAM ignores Policies when Role is set", function)
+	}
+	role, ok := strings.CutSuffix(strings.TrimPrefix(*fn.Role, "${"), ".Arn}")
+	if !ok {
+		t.Fatalf("%s Role = %q, want ${<Role>.Arn} of a role in the template", function, *fn.Role)
+	}
+	return role
+}
+
+// TestQueueConsumersHaveExplicitRoles: SAM attaches the managed
+// AWSLambdaSQSQueueExecutionRole (SQS actions on every queue) to the role it
+// generates for any function with an SQS event, behind the template's own
+// policies (aws/serverless-application-model#2118). Only an explicit role
+// keeps such a function scoped to its queue.
+func TestQueueConsumersHaveExplicitRoles(t *testing.T) {
+	t.Parallel()
+	s := load(t)
+	for _, name := range sortedKeys(s.tpl.GetAllServerlessFunctionResources()) {
+		events, _ := path(s.props(t, name), "Events").(map[string]interface{})
+		consumes := false
+		for _, ev := range events {
+			consumes = consumes || path(ev, "Type") == "SQS"
+		}
+		if !consumes {
+			continue
+		}
+		owner := policyOwner(t, s, name)
+		if owner == name {
+			t.Errorf("%s has an SQS event but no explicit Role: SAM would add AWSLambdaSQSQueueExecutionRole (sqs:* actions on \"*\")", name)
+			continue
+		}
+		role, err := s.tpl.GetIAMRoleWithName(owner)
+		if err != nil {
+			t.Fatalf("%s role %s: %v", name, owner, err)
+		}
+		var principals []string
+		trust, _ := path(role.AssumeRolePolicyDocument, "Statement").([]interface{})
+		for _, st := range trust {
+			principals = append(principals, strs(path(st, "Principal", "Service"))...)
+		}
+		if !slices.Equal(principals, []string{"lambda.amazonaws.com"}) {
+			t.Errorf("role %s is assumed by %v, want lambda.amazonaws.com only", owner, principals)
+		}
+		if len(role.ManagedPolicyArns) != 0 || role.PermissionsBoundary != nil {
+			t.Errorf("role %s has managed policies %v", owner, role.ManagedPolicyArns)
+		}
+	}
+	if fn := s.tpl.GetAllServerlessFunctionResources()["WorkerFunction"]; fn == nil || deref(fn.Role) != "${WorkerRole.Arn}" {
+		t.Errorf("WorkerFunction Role = %v, want ${WorkerRole.Arn}", fn.Role)
+	}
+}
+
+// TestLogGroups: every function writes to a log group the stack owns, with a
+// retention; Lambda writes to /aws/lambda/<FunctionName>, so the names must
+// match, and the function must wait for its group.
+func TestLogGroups(t *testing.T) {
+	t.Parallel()
+	s := load(t)
+	groups := s.tpl.GetAllLogsLogGroupResources()
+	byName := map[string]string{}
+	for id, g := range groups {
+		byName[deref(g.LogGroupName)] = id
+		if got := path(s.props(t, id), "RetentionInDays"); got != "${LogRetentionDays}" {
+			t.Errorf("%s RetentionInDays = %v, want ${LogRetentionDays}", id, got)
+		}
+	}
+	for _, name := range sortedKeys(s.tpl.GetAllServerlessFunctionResources()) {
+		fn := s.tpl.GetAllServerlessFunctionResources()[name]
+		fname := deref(fn.FunctionName)
+		if !strings.HasPrefix(fname, "orderflow-${Environment}-") {
+			t.Errorf("%s FunctionName = %q, want orderflow-${Environment}-<name>", name, fname)
+			continue
+		}
+		id, ok := byName["/aws/lambda/"+fname]
+		if !ok {
+			t.Errorf("%s: no log group named /aws/lambda/%s; Lambda would create one that keeps logs forever", name, fname)
+			continue
+		}
+		if !slices.Contains(fn.AWSCloudFormationDependsOn, id) {
+			t.Errorf("%s DependsOn = %v, want %s so no invocation creates the group first", name, fn.AWSCloudFormationDependsOn, id)
+		}
+		delete(byName, "/aws/lambda/"+fname)
+	}
+	if len(byName) != 0 {
+		t.Errorf("log groups of no function: %v", byName)
+	}
+	p, ok := s.tpl.Parameters["LogRetentionDays"]
+	if !ok || num(p.Default) <= 0 {
+		t.Errorf("parameter LogRetentionDays = %+v, want a default retention", p)
 	}
 }
 
