@@ -29,12 +29,13 @@ const (
 	repoRoot     = "../.."
 )
 
-// The four Lambda functions and the command each one is built from.
+// The Lambda functions and the command each one is built from.
 var functionCmds = map[string]string{
 	"IngressFunction":               "./cmd/ingress",
 	"WorkerFunction":                "./cmd/worker",
 	"CleanupFailedPaymentsFunction": "./cmd/cleanup",
 	"ReplayFunction":                "./cmd/replay",
+	"AdminFunction":                 "./cmd/admin",
 }
 
 // symbolic keeps references readable instead of letting goformation resolve
@@ -223,6 +224,7 @@ func TestTemplateHeaderAndParameters(t *testing.T) {
 		{name: "CleanupFailedPaymentMinutes", def: float64(60), minValue: 1},
 		{name: "WorkerMaxConcurrency", def: float64(5), minValue: 2},
 		{name: "AlarmEmail", def: ""},
+		{name: "DownloadsDisabled", def: "false"},
 	}
 	for _, tc := range tests {
 		p, ok := s.tpl.Parameters[tc.name]
@@ -446,7 +448,16 @@ func TestWebhookRoute(t *testing.T) {
 			}
 		}
 	}
-	if want := []string{"IngressFunction POST /webhooks/stripe"}; !slices.Equal(routes, want) {
+	// SPEC §12: the admin API, console and access check go to AdminFunction,
+	// which checks bearer tokens itself; no route has a gateway authorizer.
+	want := []string{
+		"AdminFunction ANY /admin/{proxy+}",
+		"AdminFunction ANY /console/{proxy+}",
+		"AdminFunction GET /v1/access",
+		"IngressFunction POST /webhooks/stripe",
+	}
+	sort.Strings(routes)
+	if !slices.Equal(routes, want) {
 		t.Errorf("routes = %v, want %v", routes, want)
 	}
 
@@ -502,6 +513,16 @@ func TestFunctions(t *testing.T) {
 			"EVENTS_QUEUE_URL": "${EventsQueue}",
 			"DLQ_URL":          "${EventsDLQ}",
 			"MAX_REPLAYS":      "3",
+		}},
+		{name: "AdminFunction", env: map[string]string{
+			"ORDERS_TABLE":              "${OrdersTable}",
+			"EVENTS_QUEUE_URL":          "${EventsQueue}",
+			"DLQ_URL":                   "${EventsDLQ}",
+			"MAX_REPLAYS":               "3",
+			"ADMIN_TOKENS_SECRET_ARN":   "${AdminTokensSecret}",
+			"STRIPE_SECRET_ARN":         "${StripeSecretKey}",
+			"STRIPE_WEBHOOK_SECRET_ARN": "${StripeWebhookSecret}",
+			"DOWNLOADS_DISABLED":        "${DownloadsDisabled}",
 		}},
 	}
 	for _, tc := range tests {
@@ -561,7 +582,10 @@ func TestWorkerSQSEvent(t *testing.T) {
 		t.Errorf("ScalingConfig.MaximumConcurrency = %v, want ${WorkerMaxConcurrency}", got)
 	}
 	// Other functions are not fed by the queue: only the worker consumes it.
-	for _, fname := range []string{"IngressFunction", "CleanupFailedPaymentsFunction", "ReplayFunction"} {
+	for _, fname := range sortedKeys(s.tpl.GetAllServerlessFunctionResources()) {
+		if fname == "WorkerFunction" {
+			continue
+		}
 		evs, _ := path(s.props(t, fname), "Events").(map[string]interface{})
 		for ename, ev := range evs {
 			if path(ev, "Type") == "SQS" {
@@ -642,8 +666,15 @@ func TestSecrets(t *testing.T) {
 	t.Parallel()
 	s := load(t)
 	secrets := s.tpl.GetAllSecretsManagerSecretResources()
-	if got := sortedKeys(secrets); !slices.Equal(got, []string{"StripeSecretKey", "StripeWebhookSecret"}) {
-		t.Fatalf("secrets = %v, want [StripeSecretKey StripeWebhookSecret]", got)
+	if got, want := sortedKeys(secrets), []string{"AdminTokensSecret", "StripeSecretKey", "StripeWebhookSecret"}; !slices.Equal(got, want) {
+		t.Fatalf("secrets = %v, want %v", got, want)
+	}
+	// SPEC §12: no token configured, so the admin API answers 404 until an
+	// operator adds one; the shape is the one the function reads.
+	var tokensDoc map[string][]interface{}
+	if err := json.Unmarshal([]byte(deref(secrets["AdminTokensSecret"].SecretString)), &tokensDoc); err != nil ||
+		len(tokensDoc) != 1 || tokensDoc["adminTokens"] == nil || len(tokensDoc["adminTokens"]) != 0 {
+		t.Errorf(`AdminTokensSecret placeholder = %s, want {"adminTokens":[]}`, deref(secrets["AdminTokensSecret"].SecretString))
 	}
 	key := secrets["StripeSecretKey"]
 	var keyDoc struct {
@@ -667,6 +698,7 @@ func TestSecrets(t *testing.T) {
 	for name, want := range map[string]string{
 		"StripeSecretKeyArn":     "${StripeSecretKey}",
 		"StripeWebhookSecretArn": "${StripeWebhookSecret}",
+		"AdminTokensSecretArn":   "${AdminTokensSecret}",
 		"OrdersTableName":        "${OrdersTable}",
 		"EventsQueueUrl":         "${EventsQueue}",
 		"EventsDLQUrl":           "${EventsDLQ}",
@@ -976,6 +1008,14 @@ func TestLeastPrivilege(t *testing.T) {
 		{name: "ReplayFunction", want: slices.Concat(
 			on([]string{"${EventsDLQ.Arn}"}, "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"),
 			on([]string{"${EventsQueue.Arn}"}, "sqs:SendMessage"),
+		)},
+		// Scan beyond the brief's GetItem/Query/UpdateItem: the review queue
+		// filters on requiresReview, which has no index.
+		{name: "AdminFunction", want: slices.Concat(
+			on(table, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:Scan"),
+			on([]string{"${EventsQueue.Arn}"}, "sqs:SendMessage"),
+			on([]string{"${EventsDLQ.Arn}"}, "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"),
+			on([]string{"${AdminTokensSecret}", "${StripeSecretKey}", "${StripeWebhookSecret}"}, "secretsmanager:GetSecretValue"),
 		)},
 	}
 	for _, tc := range tests {
