@@ -21,6 +21,7 @@ import (
 	"github.com/awslabs/goformation/v7/intrinsics"
 
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/infra/sqs"
 )
 
 const (
@@ -392,12 +393,18 @@ func TestQueues(t *testing.T) {
 	if got := deref(q.FifoThroughputLimit); got != "perMessageGroupId" {
 		t.Errorf("EventsQueue FifoThroughputLimit = %q, want perMessageGroupId", got)
 	}
+	// `orderflow aws bootstrap` creates the queue with the same settings.
+	for k, v := range sqs.HighThroughputAttributes() {
+		if got := path(s.props(t, "EventsQueue"), k); got != v {
+			t.Errorf("EventsQueue %s = %v, but infra/sqs creates it with %q", k, got, v)
+		}
+	}
 	// One size limit end to end: the limit infra/sqs.Send checks, on both
 	// queues, since the DLQ receives what the events queue holds plus a
 	// lastError attribute.
 	for name, queue := range queues {
-		if got := deref(queue.MaximumMessageSize); got != 262144 {
-			t.Errorf("%s MaximumMessageSize = %d, want 262144", name, got)
+		if got := deref(queue.MaximumMessageSize); got != sqs.MaxMessageSize {
+			t.Errorf("%s MaximumMessageSize = %d, want %d, the limit infra/sqs.Send checks", name, got, sqs.MaxMessageSize)
 		}
 	}
 	redrive, _ := q.RedrivePolicy.(map[string]interface{})

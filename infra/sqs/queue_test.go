@@ -1,13 +1,20 @@
 package sqs_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,6 +171,9 @@ func TestConfigValidate(t *testing.T) {
 		{name: "no-url", cfg: sqs.Config{}},
 		{name: "wait-over-20s", cfg: sqs.Config{QueueURL: "u", WaitTime: 21 * time.Second}},
 		{name: "negative-visibility", cfg: sqs.Config{QueueURL: "u", VisibilityTimeout: -time.Second}},
+		{name: "size-1MiB", cfg: sqs.Config{QueueURL: "u", MaxMessageSize: 1 << 20}, ok: true},
+		{name: "size-below-sqs-minimum", cfg: sqs.Config{QueueURL: "u", MaxMessageSize: 1023}},
+		{name: "size-above-sqs-maximum", cfg: sqs.Config{QueueURL: "u", MaxMessageSize: 1<<20 + 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -282,5 +292,220 @@ func TestPeekAcrossGroups(t *testing.T) {
 	}
 	if st, err := dlq.Stats(ctx); err != nil || st != (domain.QueueStats{}) {
 		t.Errorf("Stats after draining = %+v, %v; want empty", st, err)
+	}
+}
+
+// TestSendChecksIDsAsSQSDoes: kumo accepts any group and dedup id, real SQS
+// only 1–128 characters from '!' to '~'. Send refuses what SQS would refuse,
+// so a test on kumo cannot pass with ids production rejects.
+func TestSendChecksIDsAsSQSDoes(t *testing.T) {
+	t.Parallel()
+	c := client(t)
+	events, _ := queues(t, c, queuetest.Options{VisibilityTimeout: 10 * time.Second, MaxReceives: 5})
+	ctx := ctxFor(t)
+	longest := strings.Repeat("~", domain.MaxQueueIDLen)
+	tests := []struct {
+		name, group, dedup string
+		ok                 bool
+	}{
+		{name: "stripe ids", group: "pi_3MtwBwLkdIwHu7ix28a3tqPa", dedup: "evt_1NG8Du2eZvKYlo2CUI79vXWy", ok: true},
+		{name: "replay id", group: "pi_1", dedup: "evt_1#replay-2", ok: true},
+		{name: "longest ids", group: longest, dedup: longest, ok: true},
+		{name: "digest", group: domain.QueueID("ord 1/ë"), dedup: "evt_2", ok: true},
+		{name: "group with space", group: "ord 1", dedup: "evt_3"},
+		{name: "group not ascii", group: "ordë", dedup: "evt_4"},
+		{name: "dedup too long", group: "pi_1", dedup: longest + "x"},
+		{name: "dedup with newline", group: "pi_1", dedup: "evt_5\n"},
+	}
+	for _, tc := range tests {
+		_, err := events.Send(ctx, domain.OutgoingMessage{Body: []byte(`{"id":"x"}`), GroupID: tc.group, DedupID: tc.dedup})
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%s: Send = %v, want it sent", tc.name, err)
+		case !tc.ok && (!errors.Is(err, domain.ErrInvalid) || !domain.IsPermanent(err)):
+			t.Errorf("%s: Send = %v, want a permanent domain.ErrInvalid", tc.name, err)
+		}
+	}
+}
+
+// TestSendSizeLimit: SQS counts the body and every attribute (name, data type
+// and value) against the queue's MaximumMessageSize. A message that fits only
+// without its attributes is refused before it is sent, with a clear error,
+// and a message exactly at the limit is sent.
+func TestSendSizeLimit(t *testing.T) {
+	t.Parallel()
+	c := client(t)
+	events, _ := queues(t, c, queuetest.Options{VisibilityTimeout: 10 * time.Second, MaxReceives: 5})
+	ctx := ctxFor(t)
+	attrs := map[string]string{
+		domain.AttrEventType: "payment_intent.succeeded",
+		domain.AttrEventID:   "evt_size",
+		domain.AttrSource:    domain.SourceWebhook,
+		domain.AttrLastError: "", // empty: not sent, not counted
+	}
+	m := domain.OutgoingMessage{GroupID: "pi_size", DedupID: "evt_size", Attributes: attrs}
+	// eventType, eventId, source and the two mirrors, each name + "String" + value.
+	overhead := len("eventType") + 6 + len("payment_intent.succeeded") +
+		len("eventId") + 6 + len("evt_size") +
+		len("source") + 6 + len("webhook") +
+		len("orderflow.groupId") + 6 + len("pi_size") +
+		len("orderflow.dedupId") + 6 + len("evt_size")
+	if got := sqs.MessageSize(m); got != overhead {
+		t.Fatalf("MessageSize with an empty body = %d, want %d", got, overhead)
+	}
+
+	m.Body = []byte(strings.Repeat("a", sqs.MaxMessageSize-overhead))
+	if _, err := events.Send(ctx, m); err != nil {
+		t.Fatalf("Send of exactly %d bytes with attributes: %v", sqs.MaxMessageSize, err)
+	}
+	// One byte more, under a new dedup id so kumo cannot answer as for a
+	// duplicate: it is refused before any request.
+	m.DedupID = "evt_size_2"
+	attrs[domain.AttrEventID] = "evt_size_2"
+	m.Body = []byte(strings.Repeat("a", sqs.MaxMessageSize-overhead-2*len("_2")+1))
+	if got := sqs.MessageSize(m); got != sqs.MaxMessageSize+1 {
+		t.Fatalf("MessageSize = %d, want %d", got, sqs.MaxMessageSize+1)
+	}
+	_, err := events.Send(ctx, m)
+	if !errors.Is(err, domain.ErrInvalid) || !domain.IsPermanent(err) {
+		t.Fatalf("Send one byte over = %v, want a permanent domain.ErrInvalid", err)
+	}
+	for _, want := range []string{"262145 bytes", "262144-byte limit", "attributes"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+
+	// A body alone under the limit is refused once its attributes push it over.
+	m.Body = []byte(strings.Repeat("b", sqs.MaxMessageSize-10))
+	if _, err := events.Send(ctx, m); !errors.Is(err, domain.ErrInvalid) {
+		t.Errorf("Send of a %d-byte body with %d bytes of attributes = %v, want domain.ErrInvalid", len(m.Body), overhead, err)
+	}
+}
+
+// TestHighThroughputDedup: with DeduplicationScope messageGroup a dedup id is
+// compared within its group only. A Stripe event redelivered with the same id
+// lands in the same group (the group is derived from the event), so it is
+// still dropped. KUMO DEVIATION: kumo ignores DeduplicationScope and always
+// deduplicates queue-wide, so this shows the same-group case only; that the
+// same id in another group is delivered twice rests on the SQS Developer
+// Guide, and orderflow never sends one event to two groups.
+func TestHighThroughputDedup(t *testing.T) {
+	t.Parallel()
+	c := client(t)
+	events, _ := queues(t, c, queuetest.Options{VisibilityTimeout: 10 * time.Second, MaxReceives: 5})
+	ctx := ctxFor(t)
+	delivery := domain.OutgoingMessage{
+		Body: []byte(`{"id":"evt_ht","type":"charge.refunded"}`), GroupID: "pi_ht", DedupID: "evt_ht",
+		Attributes: map[string]string{domain.AttrEventID: "evt_ht", domain.AttrSource: domain.SourceWebhook},
+	}
+	first, err := events.Send(ctx, delivery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redelivery := delivery
+	redelivery.Attributes = map[string]string{domain.AttrEventID: "evt_ht", domain.AttrSource: domain.SourceReplay}
+	again, err := events.Send(ctx, redelivery)
+	if err != nil {
+		t.Fatalf("Send of a redelivery: %v", err)
+	}
+	if again != first {
+		t.Errorf("redelivery got message id %s, want the first one's %s (a duplicate)", again, first)
+	}
+	var got []domain.Message
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		msgs, err := events.Receive(ctx, 10, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) == 0 && len(got) > 0 {
+			break
+		}
+		for _, m := range msgs {
+			got = append(got, m)
+			if err := events.Delete(ctx, m.Receipt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(got) != 1 || got[0].DedupID != "evt_ht" || got[0].GroupID != "pi_ht" {
+		t.Fatalf("received %+v, want the one message of evt_ht in group pi_ht", got)
+	}
+}
+
+// createQueueRecorder sits between the SDK and kumo and keeps the attributes
+// of every CreateQueue request, since kumo does not report the high-throughput
+// attributes back through GetQueueAttributes.
+type createQueueRecorder struct {
+	mu    sync.Mutex
+	attrs map[string]map[string]string // queue name -> attributes
+}
+
+func (r *createQueueRecorder) start(t *testing.T, target string) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forward := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.HasSuffix(req.Header.Get("X-Amz-Target"), ".CreateQueue") {
+			body, err := io.ReadAll(req.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			var in struct {
+				QueueName  string
+				Attributes map[string]string
+			}
+			if err := json.Unmarshal(body, &in); err == nil {
+				r.mu.Lock()
+				r.attrs[in.QueueName] = in.Attributes
+				r.mu.Unlock()
+			}
+			req.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		forward.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestCreateFIFOQueuesAsTemplate: `orderflow aws bootstrap` creates the queues
+// with template.yaml's attributes (infra/deploy compares the template with
+// HighThroughputAttributes and MaxMessageSize).
+func TestCreateFIFOQueuesAsTemplate(t *testing.T) {
+	t.Parallel()
+	rec := &createQueueRecorder{attrs: map[string]map[string]string{}}
+	c := awssqs.NewFromConfig(emulator.AWSConfig(rec.start(t, emulator.Kumo(t))))
+	base := unique("template")
+	if _, _, err := sqs.CreateFIFOQueues(ctxFor(t), c, base+"-events.fifo", base+"-dlq.fifo", 5, 3*time.Minute); err != nil {
+		t.Fatalf("CreateFIFOQueues: %v", err)
+	}
+	events, dlq := rec.attrs[base+"-events.fifo"], rec.attrs[base+"-dlq.fifo"]
+	want := map[string]string{
+		"FifoQueue":                 "true",
+		"ContentBasedDeduplication": "true",
+		"DeduplicationScope":        "messageGroup",
+		"FifoThroughputLimit":       "perMessageGroupId",
+		"MaximumMessageSize":        "262144",
+		"VisibilityTimeout":         "180",
+	}
+	for k, v := range want {
+		if events[k] != v {
+			t.Errorf("events queue %s = %q, want %q", k, events[k], v)
+		}
+	}
+	for k, v := range sqs.HighThroughputAttributes() {
+		if events[k] != v {
+			t.Errorf("events queue %s = %q, want %q (HighThroughputAttributes)", k, events[k], v)
+		}
+	}
+	for k, v := range map[string]string{"FifoQueue": "true", "ContentBasedDeduplication": "false", "MaximumMessageSize": "262144", "MessageRetentionPeriod": "1209600"} {
+		if dlq[k] != v {
+			t.Errorf("DLQ %s = %q, want %q", k, dlq[k], v)
+		}
 	}
 }
