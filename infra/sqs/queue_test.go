@@ -532,3 +532,35 @@ func TestCreateFIFOQueuesAsTemplate(t *testing.T) {
 		}
 	}
 }
+
+// TestAttributeOverheadBudget pins the most our attributes can add to a body,
+// so the ingress's body limit can leave room for them end to end: a message
+// must still fit when the worker dead-letters it (lastError) and when it is
+// redriven (replayCount, dedup id <eventId>#replay-<n>). Bounds: the longest
+// accepted event type (payment_intent.payment_failed, 29 bytes), event, group
+// and dedup ids of at most 128 bytes (SQS's id rule), source "schedule" (8),
+// replayCount of at most 3 digits, lastError of at most 256 bytes plus "…"
+// (workers' shortReason). Each attribute costs its name, "String" and its value.
+func TestAttributeOverheadBudget(t *testing.T) {
+	t.Parallel()
+	id := strings.Repeat("e", domain.MaxQueueIDLen)
+	worst := domain.OutgoingMessage{
+		GroupID: strings.Repeat("g", domain.MaxQueueIDLen),
+		DedupID: id,
+		Attributes: map[string]string{
+			domain.AttrEventType:   domain.EventPaymentFailed,
+			domain.AttrEventID:     id,
+			domain.AttrSource:      domain.SourceSchedule,
+			domain.AttrReplayCount: "999",
+			domain.AttrLastError:   strings.Repeat("x", 256) + "…",
+		},
+	}
+	const overhead = 801 // 44 + 141 + 20 + 20 + 274 + 151 + 151
+	if got := sqs.MessageSize(worst); got != overhead {
+		t.Fatalf("worst-case attribute overhead = %d bytes, want %d", got, overhead)
+	}
+	worst.Body = make([]byte, sqs.MaxMessageSize-overhead) // 261,343 bytes: the largest body that always fits
+	if got := sqs.MessageSize(worst); got != sqs.MaxMessageSize {
+		t.Errorf("MessageSize = %d, want exactly %d", got, sqs.MaxMessageSize)
+	}
+}
