@@ -131,7 +131,7 @@ func (q *Queue) Send(ctx context.Context, m domain.OutgoingMessage) (string, err
 		body = []byte{}
 	}
 	id := newID()
-	err = q.db.tx(ctx, func(tx *sql.Tx) error {
+	err = q.db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		now := q.cfg.Clock.Now().UnixNano()
 		// Expired dedup rows are pruned lazily, here, under the write lock.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM queue_dedup WHERE queue = ? AND expires_at <= ?`, q.cfg.Name, now); err != nil {
@@ -301,7 +301,7 @@ func (q *Queue) moveToDLQ(ctx context.Context, tx *sql.Tx, seq int64) error {
 // message ends in the dead-letter queue it carries the reason as lastError.
 // A stale receipt fails with ErrNotFound and changes nothing.
 func (q *Queue) RecordFailure(ctx context.Context, receipt, reason string) error {
-	res, err := q.db.sql.ExecContext(ctx, `UPDATE queue_messages SET last_error = ? WHERE receipt = ? AND receipt != '' AND queue = ?`,
+	res, err := q.db.exec(ctx, `UPDATE queue_messages SET last_error = ? WHERE receipt = ? AND receipt != '' AND queue = ?`,
 		reason, receipt, q.cfg.Name)
 	if err != nil {
 		return fmt.Errorf("sqlite: record failure in %s: %w", q.cfg.Name, err)
@@ -317,7 +317,7 @@ func (q *Queue) RecordFailure(ctx context.Context, receipt, reason string) error
 // Delete acknowledges a received message. A receipt from an earlier receive
 // of a message received again since fails with ErrNotFound.
 func (q *Queue) Delete(ctx context.Context, receipt string) error {
-	res, err := q.db.sql.ExecContext(ctx, `DELETE FROM queue_messages WHERE receipt = ? AND receipt != '' AND queue = ?`, receipt, q.cfg.Name)
+	res, err := q.db.exec(ctx, `DELETE FROM queue_messages WHERE receipt = ? AND receipt != '' AND queue = ?`, receipt, q.cfg.Name)
 	if err != nil {
 		return fmt.Errorf("sqlite: delete from %s: %w", q.cfg.Name, err)
 	}
@@ -337,7 +337,7 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, timeout ti
 		return fmt.Errorf("sqlite: change visibility in %s: %w: negative timeout", q.cfg.Name, domain.ErrInvalid)
 	}
 	now := q.cfg.Clock.Now()
-	res, err := q.db.sql.ExecContext(ctx, `UPDATE queue_messages SET visible_at = ?
+	res, err := q.db.exec(ctx, `UPDATE queue_messages SET visible_at = ?
 		WHERE receipt = ? AND receipt != '' AND queue = ? AND visible_at > ?`,
 		now.Add(timeout).UnixNano(), receipt, q.cfg.Name, now.UnixNano())
 	if err != nil {
