@@ -174,7 +174,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 // need; if there is no -wal file either, no writer can be at work (it would
 // have made one), and the file is opened immutable, which needs neither.
 func openReadOnly(ctx context.Context, path string) (*DB, error) {
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("sqlite: no database at %s to read (nothing written there yet?): %w", path, fs.ErrNotExist)
+	} else if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s read-only: %w", path, err)
 	}
 	abs, err := filepath.Abs(path)
