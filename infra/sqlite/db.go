@@ -14,7 +14,8 @@ import (
 
 	"github.com/orderflow/orderflow/domain"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlitedriver "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // busyTimeoutMS is how long a connection waits for another writer (possibly
@@ -101,8 +102,9 @@ type options struct {
 // database by accident.
 func ReadOnly() Option { return func(o *options) { o.readOnly = true } }
 
-// ErrReadOnly is what a write answers on a database opened with ReadOnly.
-var ErrReadOnly = errors.New("the database is open read-only")
+// ErrReadOnly is what a write answers on a database opened with ReadOnly,
+// and what Open answers for a database file this process cannot write.
+var ErrReadOnly = errors.New("the database is read-only")
 
 // Open opens (creating it and its parent directory if needed) the SQLite file
 // at path and makes sure the schema exists. path must be a file: an in-memory
@@ -187,7 +189,7 @@ func openReadOnly(ctx context.Context, path string) (*DB, error) {
 	params := fmt.Sprintf("mode=ro&_pragma=busy_timeout(%d)&_pragma=query_only(1)", busyTimeoutMS)
 	db, err := openURI(ctx, path, uri+"?"+params)
 	if err != nil {
-		if _, walErr := os.Stat(path + "-wal"); !errors.Is(walErr, fs.ErrNotExist) {
+		if _, walErr := os.Stat(path + "-wal"); !cannotMakeSHM(err) || !errors.Is(walErr, fs.ErrNotExist) {
 			return nil, fmt.Errorf("sqlite: open %s read-only: %w", path, err)
 		}
 		if db, err = openURI(ctx, path, uri+"?"+params+"&immutable=1"); err != nil {
@@ -199,6 +201,22 @@ func openReadOnly(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s read-only: %w", path, err)
 	}
 	return db, nil
+}
+
+// cannotMakeSHM reports whether err is SQLite failing to open or create a
+// file (SQLITE_CANTOPEN, SQLITE_READONLY and their extended codes), as it
+// does when the -shm file cannot be made; any other failure is reported as
+// it is.
+func cannotMakeSHM(err error) bool {
+	var e *sqlitedriver.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY:
+		return true
+	}
+	return false
 }
 
 // openURI opens dsn and reads the schema, so a file that cannot be read (or
@@ -225,14 +243,20 @@ func openURI(ctx context.Context, path, dsn string) (*DB, error) {
 // gives -wal and -shm the database's mode, so they follow. An existing file
 // only loses group and other bits; a read-only file stays read-only.
 func prepareFiles(path string) error {
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
-	if err != nil {
-		if errors.Is(err, fs.ErrPermission) {
-			return fmt.Errorf("%w: cannot create or read the database file: %v", ErrReadOnly, err)
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		f.Close()
+		// Exactly 0600, whatever the umask took off.
+		if err := os.Chmod(path, 0o600); err != nil {
+			return err
 		}
+	case errors.Is(err, fs.ErrExist):
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w: cannot create the database file: %v", ErrReadOnly, err)
+	default:
 		return err
 	}
-	f.Close()
 	if err := restrictFiles(path); err != nil {
 		return err
 	}
@@ -328,7 +352,7 @@ func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 // less than fileCheckEvery old.
 func (db *DB) canWrite(strict bool) error {
 	if db.readOnly {
-		return fmt.Errorf("%w (%s); this command needs a read-write open", ErrReadOnly, db.path)
+		return fmt.Errorf("sqlite: %s: %w (opened for reading only); writing needs a read-write open", db.path, ErrReadOnly)
 	}
 	return db.file.check(strict)
 }

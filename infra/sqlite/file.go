@@ -38,7 +38,7 @@ type fileWatch struct {
 func writable(path string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
-		return fmt.Errorf("%w: cannot write to the database file: %v", ErrReadOnly, err)
+		return fmt.Errorf("%w: cannot write to the file (read-only commands still work): %v", ErrReadOnly, err)
 	}
 	return f.Close()
 }
