@@ -69,8 +69,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if fs.NArg() > 0 {
 		problems = append(problems, fmt.Sprintf("unexpected arguments %q", fs.Args()))
 	}
-	if seconds < 0.2 || seconds > 3600 {
-		problems = append(problems, fmt.Sprintf("phase length %gs: want 0.2 to 3600 seconds", seconds))
+	// Events are signed just before their phase: a phase longer than the
+	// ingress's 300 s signature tolerance would send stale signatures.
+	if seconds < 0.2 || seconds > 240 {
+		problems = append(problems, fmt.Sprintf("phase length %gs: want 0.2 to 240 seconds (signatures must stay inside the 300 s tolerance)", seconds))
 	}
 	c.seconds = time.Duration(seconds * float64(time.Second))
 	for _, r := range strings.Split(rates, ",") {

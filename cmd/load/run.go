@@ -143,7 +143,9 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 
 // measureLimits measures the disk and SQLite on files next to serve's.
 func (r *runner) measureLimits(ctx context.Context) error {
-	d := r.cfg.seconds
+	// Thousands of commits settle these figures; longer phases only make
+	// the run longer.
+	d := min(r.cfg.seconds, 3*time.Second)
 	type limit struct {
 		load, unit string
 		fn         func() (opResult, error)
@@ -327,8 +329,12 @@ func (r *runner) drive(ctx context.Context, c *client, n, rate int, load string)
 		return nil, err
 	}
 	update, done = r.prog.step(fmt.Sprintf("orderflow %s: applying", load), res.ok)
-	r.watch.drain(ctx, t, r.cfg.drainTimeout, func(applied, _ int) { update(applied) })
+	err = r.watch.drain(ctx, t, r.cfg.drainTimeout, func(applied, _ int) { update(applied) })
 	done()
+	if err != nil {
+		stopMem()
+		return nil, err
+	}
 	ph := &servePhase{row: len(r.serveRow), evs: evs, tracker: t}
 	r.phases = append(r.phases, ph)
 	r.serveRow = append(r.serveRow, row{target: "orderflow", load: load, rate: res.rate(), unit: "ev/s", n: res.ok, errs: res.errs,
@@ -373,7 +379,10 @@ func (r *runner) duplicates(ctx context.Context, url string) error {
 		stopMem()
 		return fmt.Errorf("the marker event after the duplicates was not accepted: %v", res2.firstErr)
 	}
-	r.watch.drain(ctx, t, r.cfg.drainTimeout, func(int, int) {})
+	if err := r.watch.drain(ctx, t, r.cfg.drainTimeout, func(int, int) {}); err != nil {
+		stopMem()
+		return err
+	}
 	// A duplicate that slipped past the queue's dedup would reach a worker
 	// about when the marker does; give it time to write if it were going to.
 	time.Sleep(time.Second)

@@ -103,10 +103,11 @@ func (t *tracker) applyRate() float64 {
 // the store's List decodes whole records, far too slow to run every few
 // milliseconds next to the system being measured.
 type watcher struct {
-	db   *sql.DB
-	stmt *sql.Stmt
-	poll time.Duration
-	cur  atomic.Pointer[tracker]
+	db      *sql.DB
+	stmt    *sql.Stmt
+	poll    time.Duration
+	cur     atomic.Pointer[tracker]
+	lastErr atomic.Pointer[error] // the latest poll's error; nil after a good poll
 }
 
 func newWatcher(ctx context.Context, path string, poll time.Duration) (*watcher, error) {
@@ -143,7 +144,11 @@ func (w *watcher) run(ctx context.Context) {
 		case <-tick.C:
 		}
 		if t := w.cur.Load(); t != nil {
-			_ = w.once(ctx, t)
+			if err := w.once(ctx, t); err != nil && ctx.Err() == nil {
+				w.lastErr.Store(&err)
+			} else {
+				w.lastErr.Store(nil)
+			}
 		}
 	}
 }
@@ -180,23 +185,28 @@ func (w *watcher) once(ctx context.Context, t *tracker) error {
 }
 
 // drain waits until every acknowledged event of t was seen applied, or until
-// none has been for timeout. progress gets (applied, acked).
-func (w *watcher) drain(ctx context.Context, t *tracker, timeout time.Duration, progress func(applied, acked int)) {
+// none has been for timeout; the final check decides what was lost. It fails
+// when the watcher cannot read the orders at all, rather than wait for
+// nothing. progress gets (applied, acked).
+func (w *watcher) drain(ctx context.Context, t *tracker, timeout time.Duration, progress func(applied, acked int)) error {
 	last, lastChange := -1, time.Now()
 	for ctx.Err() == nil {
 		acked, applied := t.counts()
 		progress(applied, acked)
 		if applied == acked {
-			return
+			return nil
 		}
 		if applied != last {
 			last, lastChange = applied, time.Now()
+		} else if err := w.lastErr.Load(); err != nil && time.Since(lastChange) > 5*time.Second {
+			return fmt.Errorf("lag watcher: reading serve's orders table: %w", *err)
 		} else if time.Since(lastChange) > timeout {
-			return
+			return nil
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	return ctx.Err()
 }
