@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -47,14 +48,23 @@ func (c *client) post(ctx context.Context, ev *event) error {
 	if err != nil {
 		return err
 	}
-	// Read to the end so the connection is reused.
+	// Read to the end so the connection is reused; every target's answer is
+	// read the same way.
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %d", resp.StatusCode)
+		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(answer))
+	}
+	if bytes.Contains(answer, []byte(`"ignored":true`)) {
+		return errIgnored
 	}
 	return nil
 }
+
+// errIgnored is a 200 that did not take the event: nothing was enqueued, so
+// counting it as acknowledged would report it lost.
+var errIgnored = errors.New(`HTTP 200 {"ignored":true}: the event was not enqueued`)
 
 // loadResult is what one phase of requests saw.
 type loadResult struct {

@@ -42,7 +42,16 @@ type row struct {
 	e2e     dist // 200 → order changed
 	lost    int
 	doubled int
-	rss     int64 // the target's largest VmRSS during the row, bytes; 0 when not measured
+	rss     int64  // the target's largest VmRSS during the row, bytes; 0 when not measured
+	note    string // why requests failed, printed under the table
+}
+
+// errNote describes a phase's failed requests for the notes under the table.
+func errNote(res loadResult) string {
+	if res.errs == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d requests not acknowledged (first: %v)", res.errs, res.sent, res.firstErr)
 }
 
 func ms(d time.Duration) string {
@@ -84,6 +93,11 @@ func printTable(w io.Writer, rows []row) {
 		}
 		fmt.Fprintf(w, format, r.target, r.load, fmt.Sprintf("%.0f", r.rate), r.unit, fmt.Sprint(r.n), fmt.Sprint(r.errs),
 			lat[0], lat[1], lat[2], e2e[0], e2e[1], e2e[2], cell(r.lost), cell(r.doubled), rss)
+	}
+	for _, r := range rows {
+		if r.note != "" {
+			fmt.Fprintf(w, "note: %s %s: %s\n", r.target, r.load, r.note)
+		}
 	}
 }
 

@@ -216,7 +216,7 @@ func (r *runner) driveBare(ctx context.Context, bare *process, c *client, evs []
 		done()
 	}
 	return row{target: "bare", load: load, rate: res.rate(), unit: "ev/s", n: res.ok, errs: res.errs,
-		lat: summarize(res.accept), lost: notApplicable, doubled: notApplicable, rss: stopMem()}
+		lat: summarize(res.accept), lost: notApplicable, doubled: notApplicable, rss: stopMem(), note: errNote(res)}
 }
 
 // openRates is the configured open-loop rates plus the one the accept-p99
@@ -338,7 +338,7 @@ func (r *runner) drive(ctx context.Context, c *client, n, rate int, load string)
 	ph := &servePhase{row: len(r.serveRow), evs: evs, tracker: t}
 	r.phases = append(r.phases, ph)
 	r.serveRow = append(r.serveRow, row{target: "orderflow", load: load, rate: res.rate(), unit: "ev/s", n: res.ok, errs: res.errs,
-		lat: summarize(res.accept), e2e: summarize(t.lags()), rss: stopMem()})
+		lat: summarize(res.accept), e2e: summarize(t.lags()), rss: stopMem(), note: errNote(res)})
 	return ph, ctx.Err()
 }
 
@@ -389,7 +389,7 @@ func (r *runner) duplicates(ctx context.Context, url string) error {
 	r.sum.duplicates = res.ok
 	r.phases = append(r.phases, &servePhase{row: len(r.serveRow), evs: evs, tracker: newTracker(0, 0), dup: true})
 	r.serveRow = append(r.serveRow, row{target: "orderflow", load: "duplicates (applied)", rate: res.rate(), unit: "ev/s",
-		n: res.ok, errs: res.errs, lat: summarize(res.accept), lost: notApplicable, rss: stopMem()})
+		n: res.ok, errs: res.errs, lat: summarize(res.accept), lost: notApplicable, rss: stopMem(), note: errNote(res)})
 	return ctx.Err()
 }
 
