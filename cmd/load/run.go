@@ -33,23 +33,22 @@ type servePhase struct {
 
 // runner holds one run's state.
 type runner struct {
-	cfg      config
-	out      io.Writer
-	prog     progress
-	dir      string
-	secret   string
-	store    *sqlite.Store
-	maker    *maker
-	serve    *process
-	watch    *watcher
-	phases   []*servePhase
-	bareRows []row
-	serveRow []row
-	limits   []row
-	sum      summary
+	cfg       config
+	prog      progress
+	dir       string
+	secret    string
+	store     *sqlite.Store
+	maker     *maker
+	serve     *process
+	watch     *watcher
+	phases    []*servePhase
+	bareRows  []row
+	serveRows []row
+	limits    []row
+	sum       summary
 }
 
-func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) {
+func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	root, err := moduleDir(ctx)
 	if err != nil {
 		return err
@@ -71,7 +70,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	r := &runner{cfg: cfg, out: stdout, prog: newProgress(stderr), dir: dir, secret: "whsec_" + randomHex(24)}
+	r := &runner{cfg: cfg, prog: newProgress(stderr), dir: dir, secret: "whsec_" + randomHex(24)}
 	r.sum.e2eRate = cfg.e2eRate
 
 	bin := cfg.orderflow
@@ -130,7 +129,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 		}
 	}
 
-	rows := slices.Concat(r.bareRows, r.serveRow, r.limits)
+	rows := slices.Concat(r.bareRows, r.serveRows, r.limits)
 	printTable(stdout, rows)
 	fmt.Fprintln(stdout)
 	r.sum.printTargets(stdout)
@@ -249,8 +248,15 @@ func (r *runner) runServe(ctx context.Context, bin, dbPath string) error {
 	}
 	defer r.watch.close()
 	wctx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	go r.watch.run(wctx)
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		r.watch.run(wctx)
+	}()
+	defer func() {
+		stopWatch()
+		<-watching // before the watcher's statement is closed
+	}()
 	url := "http://" + addr + "/webhooks/stripe"
 
 	// The ceiling: closed loop until the events or the time run out, then the
@@ -265,10 +271,10 @@ func (r *runner) runServe(ctx context.Context, bin, dbPath string) error {
 	if err != nil {
 		return err
 	}
-	r.sum.accept = r.serveRow[ph.row].rate
+	r.sum.accept = r.serveRows[ph.row].rate
 	r.sum.apply = ph.tracker.applyRate()
 	_, applied := ph.tracker.counts()
-	r.serveRow = append(r.serveRow, row{target: "orderflow", load: "apply (closed's backlog)", rate: r.sum.apply, unit: "ev/s",
+	r.serveRows = append(r.serveRows, row{target: "orderflow", load: "apply (closed's backlog)", rate: r.sum.apply, unit: "ev/s",
 		n: applied, lost: notApplicable, doubled: notApplicable})
 	r.sum.halfRate = max(1, int(min(0.10*r.sum.bare, 0.5*r.sum.accept)))
 
@@ -280,7 +286,7 @@ func (r *runner) runServe(ctx context.Context, bin, dbPath string) error {
 		if err != nil {
 			return err
 		}
-		got := r.serveRow[ph.row]
+		got := r.serveRows[ph.row]
 		if rate == r.cfg.e2eRate {
 			r.sum.e2eP99, r.sum.e2eMeasured = got.e2e.p99, got.e2e.n > 0
 		}
@@ -335,9 +341,9 @@ func (r *runner) drive(ctx context.Context, c *client, n, rate int, load string)
 		stopMem()
 		return nil, err
 	}
-	ph := &servePhase{row: len(r.serveRow), evs: evs, tracker: t}
+	ph := &servePhase{row: len(r.serveRows), evs: evs, tracker: t}
 	r.phases = append(r.phases, ph)
-	r.serveRow = append(r.serveRow, row{target: "orderflow", load: load, rate: res.rate(), unit: "ev/s", n: res.ok, errs: res.errs,
+	r.serveRows = append(r.serveRows, row{target: "orderflow", load: load, rate: res.rate(), unit: "ev/s", n: res.ok, errs: res.errs,
 		lat: summarize(res.accept), e2e: summarize(t.lags()), rss: stopMem(), note: errNote(res)})
 	return ph, ctx.Err()
 }
@@ -387,8 +393,8 @@ func (r *runner) duplicates(ctx context.Context, url string) error {
 	// about when the marker does; give it time to write if it were going to.
 	time.Sleep(time.Second)
 	r.sum.duplicates = res.ok
-	r.phases = append(r.phases, &servePhase{row: len(r.serveRow), evs: evs, tracker: newTracker(0, 0), dup: true})
-	r.serveRow = append(r.serveRow, row{target: "orderflow", load: "duplicates (applied)", rate: res.rate(), unit: "ev/s",
+	r.phases = append(r.phases, &servePhase{row: len(r.serveRows), evs: evs, tracker: newTracker(0, 0), dup: true})
+	r.serveRows = append(r.serveRows, row{target: "orderflow", load: "duplicates (applied)", rate: res.rate(), unit: "ev/s",
 		n: res.ok, errs: res.errs, lat: summarize(res.accept), lost: notApplicable, rss: stopMem(), note: errNote(res)})
 	return ctx.Err()
 }
@@ -443,7 +449,7 @@ func (r *runner) check(ctx context.Context) error {
 				doubledIDs[ev.orderID] = true
 			}
 		}
-		row := &r.serveRow[ph.row]
+		row := &r.serveRows[ph.row]
 		row.doubled = doubled
 		if ph.dup {
 			r.sum.dupWrites = doubled
