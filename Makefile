@@ -28,6 +28,11 @@ BENCH_TIME ?= 1s
 bench: prereq-go ## run the benchmarks and print a table; ratios compare variants measured in the same run
 	@set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) $(BENCH_PKGS) | tee .bench.out | awk -f bench.awk
 
+.PHONY: load
+LOAD_FLAGS ?=
+load: prereq-go ## measure serve on SQLite against this machine's limits, one table (LOAD_SECONDS=5 per phase; LOAD_FLAGS for more)
+	$(GO) run ./cmd/load $(LOAD_FLAGS)
+
 lint: prereq-go ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) vet ./...

@@ -86,7 +86,7 @@ func (a *app) ordersGetCommand() *cobra.Command {
 		Example: "  orderflow orders get ord_123",
 		Args:    exactArgs(1, "one order id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			be, err := a.open(cmd.Context(), backend.Parts{Store: true})
+			be, err := a.open(cmd.Context(), backend.Parts{Store: true, ReadOnly: true})
 			if err != nil {
 				return err
 			}
@@ -127,7 +127,7 @@ func (a *app) ordersListCommand() *cobra.Command {
 			if cmd.Flags().Changed("requires-review") {
 				f.RequiresReview = &review
 			}
-			be, err := a.open(cmd.Context(), backend.Parts{Store: true})
+			be, err := a.open(cmd.Context(), backend.Parts{Store: true, ReadOnly: true})
 			if err != nil {
 				return err
 			}

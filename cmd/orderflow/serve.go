@@ -71,10 +71,7 @@ func (a *app) serve(ctx context.Context) error {
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
+	mux.Handle("GET /healthz", healthHandler(be))
 	mux.Handle("/", handler)
 	adminHandler, err := a.adminHandler(ctx, be)
 	if err != nil {
@@ -83,6 +80,7 @@ func (a *app) serve(ctx context.Context) error {
 	for _, p := range []string{admin.APIPrefix, admin.ConsolePrefix, admin.ConsolePrefix + "/", admin.AccessPath} {
 		mux.Handle(p, adminHandler)
 	}
+	go a.watchDatabase(ctx, be)
 	listener, err := net.Listen("tcp", a.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)

@@ -56,3 +56,20 @@ func TestEveryProblemReportedAtOnceWithoutSecrets(t *testing.T) {
 		t.Fatal("error leaks the secret value")
 	}
 }
+
+func TestStripeModeFromEnvOrKeyPrefix(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ mode, key, want string }{
+		{"", "", ""}, {"", "sk_live_abc", "live"}, {"", "rk_test_abc", "test"}, {"test", "sk_live_abc", "test"},
+	} {
+		c, err := config.Load(func(k string) string {
+			return map[string]string{"STRIPE_MODE": tc.mode, "STRIPE_SECRET_KEY": tc.key}[k]
+		})
+		if err != nil || c.StripeMode != tc.want {
+			t.Errorf("STRIPE_MODE=%q key=%q: mode %q err %v, want %q", tc.mode, tc.key, c.StripeMode, err, tc.want)
+		}
+	}
+	if _, err := config.Load(func(k string) string { return map[string]string{"STRIPE_MODE": "prod"}[k] }); err == nil || !strings.Contains(err.Error(), "STRIPE_MODE") {
+		t.Errorf("STRIPE_MODE=prod: %v, want an error naming it", err)
+	}
+}
