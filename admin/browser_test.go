@@ -148,7 +148,7 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 
 	// A flagged order is in the review queue and is cleared with a click.
-	run("open the queue", chromedp.Navigate(base+"/console/"), chromedp.WaitVisible("table.list", chromedp.ByQuery))
+	run("open the queue", chromedp.Navigate(base+"/console/queue"), chromedp.WaitVisible("table.list", chromedp.ByQuery))
 	if q := text("table.list"); !strings.Contains(q, "ord_1042") || !strings.Contains(q, "amount_mismatch") {
 		t.Fatalf("review queue does not show ord_1042:\n%s", q)
 	}

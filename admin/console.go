@@ -22,6 +22,9 @@ import (
 //go:embed templates/*.html static/*
 var assets embed.FS
 
+// QueuePath is the review queue, where signing in lands.
+const QueuePath = ConsolePrefix + "/queue"
+
 // pages are the console's parsed templates, one per page, each with the
 // shared layout.
 type pages struct {
@@ -173,7 +176,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, page string, v 
 func (h *Handler) consoleRoutes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, baseOf(r.Context())+ConsolePrefix+"/", http.StatusSeeOther)
+		http.Redirect(w, r, baseOf(r.Context())+QueuePath, http.StatusSeeOther)
 	})
 	mux.Handle("GET /console/static/", http.StripPrefix("/console/static", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
@@ -182,7 +185,10 @@ func (h *Handler) consoleRoutes() *http.ServeMux {
 	mux.HandleFunc("GET /console/signin", h.signinPage)
 	mux.HandleFunc("POST /console/signin", h.signin)
 	mux.Handle("POST /console/signout", h.page(RoleViewer, h.signout))
+	// The queue is at /console/queue so that API Gateway's /console/{proxy+}
+	// route reaches it; /console/ serves it too for local use.
 	mux.Handle("GET /console/{$}", h.page(RoleViewer, h.queuePage))
+	mux.Handle("GET "+QueuePath, h.page(RoleViewer, h.queuePage))
 	mux.Handle("GET /console/orders/{id}", h.page(RoleViewer, h.orderPage))
 	mux.Handle("POST /console/orders/{id}/{action}", h.page(RoleOperator, h.orderAction))
 	mux.Handle("GET /console/search", h.page(RoleViewer, h.searchPage))
@@ -254,7 +260,7 @@ func (h *Handler) csrfRefused(w http.ResponseWriter, r *http.Request, v view) {
 
 func (h *Handler) toSignin(w http.ResponseWriter, r *http.Request, next string) {
 	u := baseOf(r.Context()) + ConsolePrefix + "/signin"
-	if next != "" && next != ConsolePrefix+"/" {
+	if next != "" && next != ConsolePrefix+"/" && next != QueuePath {
 		u += "?next=" + url.QueryEscape(next)
 	}
 	http.Redirect(w, r, u, http.StatusSeeOther)
@@ -265,7 +271,7 @@ func safeNext(next string) string {
 	if strings.HasPrefix(next, ConsolePrefix+"/") && !strings.HasPrefix(next, "//") && !strings.Contains(next, `\`) && !strings.Contains(next, "/console/signin") {
 		return next
 	}
-	return ConsolePrefix + "/"
+	return QueuePath
 }
 
 func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
@@ -430,7 +436,7 @@ func (h *Handler) orderAction(w http.ResponseWriter, r *http.Request, v view) {
 	}
 	dest := baseOf(ctx) + ConsolePrefix + "/orders/" + url.PathEscape(id) + "?ok=" + action
 	if r.PostForm.Get("back") == "queue" {
-		dest = baseOf(ctx) + ConsolePrefix + "/?ok=" + action + "&order=" + url.QueryEscape(id)
+		dest = baseOf(ctx) + QueuePath + "?ok=" + action + "&order=" + url.QueryEscape(id)
 	}
 	http.Redirect(w, r, dest, http.StatusSeeOther)
 }

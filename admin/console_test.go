@@ -65,7 +65,7 @@ func (br *browser) signIn(token string) string {
 	br.t.Helper()
 	_, page, _ := br.get("/console/signin")
 	status, _, hdr := br.post("/console/signin", url.Values{"csrf": {csrfOf(br.t, page)}, "token": {token}})
-	if status != http.StatusSeeOther || hdr.Get("Location") != "/console/" {
+	if status != http.StatusSeeOther || hdr.Get("Location") != "/console/queue" {
 		br.t.Fatalf("sign in = %d to %q", status, hdr.Get("Location"))
 	}
 	_, queue, _ := br.get("/console/")

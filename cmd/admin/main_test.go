@@ -128,7 +128,7 @@ func TestAdminFunction(t *testing.T) {
 			}
 			form := url.Values{"csrf": {csrf[1]}, "token": {token}}.Encode()
 			r = invoke(ctx, t, fn, apiRequest(t, "POST", "/console/signin", "", "", []string{strings.Split(r.Cookies[0], ";")[0]}, form))
-			if r.StatusCode != 303 || r.Headers["Location"] != "/prod/console/" {
+			if r.StatusCode != 303 || r.Headers["Location"] != "/prod/console/queue" {
 				t.Fatalf("sign in: %d to %q %s", r.StatusCode, r.Headers["Location"], r.Body)
 			}
 			var session string
@@ -137,7 +137,7 @@ func TestAdminFunction(t *testing.T) {
 					session = strings.Split(c, ";")[0]
 				}
 			}
-			r = invoke(ctx, t, fn, apiRequest(t, "GET", "/console/", "", "", []string{session}, ""))
+			r = invoke(ctx, t, fn, apiRequest(t, "GET", "/console/queue", "", "", []string{session}, ""))
 			if r.StatusCode != 200 || !strings.Contains(r.Body, "ord_lambda") || !strings.Contains(r.Body, "/prod/console/static/style.css") {
 				t.Errorf("review queue: %d %s", r.StatusCode, r.Body)
 			}
