@@ -32,6 +32,10 @@ const Path = "/webhooks/stripe"
 const (
 	DefaultTolerance       = 300 * time.Second
 	DefaultMaxBody   int64 = 256 << 10
+	// DefaultMaxInFlight bounds concurrent webhook requests: at the 256 KiB
+	// body limit that is 16 MiB of bodies, and Stripe retries what is turned
+	// away. Lambda needs no bound of its own (one request per instance).
+	DefaultMaxInFlight = 64
 )
 
 // SignatureHeader is the header Stripe signs webhooks in.
@@ -57,6 +61,10 @@ type Config struct {
 	Clock     domain.Clock      // nil → domain.SystemClock{}; the signature tolerance is measured with it
 	Tolerance time.Duration     // 0 → DefaultTolerance
 	MaxBody   int64             // 0 → DefaultMaxBody
+	// MaxInFlight bounds the webhook requests handled at once; beyond it the
+	// handler answers 503 with Retry-After without reading the body.
+	// 0 → DefaultMaxInFlight.
+	MaxInFlight int
 }
 
 // withDefaults fills the zero fields.
@@ -72,6 +80,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBody == 0 {
 		c.MaxBody = DefaultMaxBody
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
 	}
 	return c
 }
@@ -91,6 +102,9 @@ func (c Config) Validate() error {
 	if c.MaxBody < 0 {
 		problems = append(problems, fmt.Sprintf("MaxBody %d must not be negative", c.MaxBody))
 	}
+	if c.MaxInFlight < 0 {
+		problems = append(problems, fmt.Sprintf("MaxInFlight %d must not be negative", c.MaxInFlight))
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: ingress config: %s", domain.ErrInvalid, strings.Join(problems, "; "))
 	}
@@ -101,6 +115,8 @@ func (c Config) Validate() error {
 type Handler struct {
 	cfg Config
 	log *zap.Logger
+	// inFlight holds one token per request being handled (a semaphore).
+	inFlight chan struct{}
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -111,17 +127,24 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Handler{cfg: cfg, log: cfg.Logger.Named("ingress")}, nil
+	return &Handler{cfg: cfg, log: cfg.Logger.Named("ingress"), inFlight: make(chan struct{}, cfg.MaxInFlight)}, nil
 }
 
 // Route builds the queue message for an event exactly as the ingress enqueues
 // it; `orderflow events replay/reconcile` reuse it so a replayed event lands
 // in the same group with the same dedup id.
 func Route(ev domain.Event, raw []byte, source string) domain.OutgoingMessage {
-	return domain.OutgoingMessage{
-		// Cloned because the caller's buffer may be reused; the body must stay
-		// the exact bytes Stripe signed.
-		Body:    append([]byte(nil), raw...),
+	// Cloned because the caller's buffer may be reused; the body must stay
+	// the exact bytes Stripe signed.
+	return route(ev, append([]byte(nil), raw...), source)
+}
+
+// route is Route without the copy, for the handler: the body buffer is its
+// own and never reused, and a copy of up to 256 KiB per request is what made
+// concurrent large posts expensive.
+func route(ev domain.Event, raw []byte, source string) domain.OutgoingMessage {
+	m := domain.OutgoingMessage{
+		Body:    raw,
 		GroupID: ev.GroupID(),
 		DedupID: ev.ID,
 		Attributes: map[string]string{
@@ -130,6 +153,9 @@ func Route(ev domain.Event, raw []byte, source string) domain.OutgoingMessage {
 			domain.AttrSource:    source,
 		},
 	}
+	// Ids from external data must obey SQS's rule on every backend; a value
+	// that does not becomes a stable digest (SPEC §4).
+	return m.NormalizeIDs()
 }
 
 // ServeHTTP answers one webhook delivery (SPEC §4).
@@ -141,6 +167,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed; Stripe webhooks are POSTed to %s", r.Method, Path))
+		return
+	}
+	// Turned away before the body is read, so a flood costs no memory; Stripe
+	// retries a 503 like any other 5xx.
+	select {
+	case h.inFlight <- struct{}{}:
+		defer func() { <-h.inFlight }()
+	default:
+		h.log.Warn("webhook turned away: too many requests in flight", zap.Int("maxInFlight", h.cfg.MaxInFlight))
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("more than %d webhook requests in flight; retry later (Stripe retries automatically)", h.cfg.MaxInFlight))
 		return
 	}
 	ctx := r.Context()
@@ -181,7 +218,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	id, err := h.cfg.Queue.Send(ctx, Route(ev, raw, domain.SourceWebhook))
+	id, err := h.cfg.Queue.Send(ctx, route(ev, raw, domain.SourceWebhook))
+	if err != nil && domain.KindOf(err) == domain.KindPermanent {
+		// The queue refused the message itself (an id SQS would refuse too):
+		// a retry sends the same bytes and fails the same way, so a 5xx would
+		// only make Stripe retry for three days (issue 12, item 3).
+		h.log.Warn("webhook event refused by the queue as invalid", append(fields, zap.Error(err))...)
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("signature is valid but the event cannot be enqueued: %v", err))
+		return
+	}
 	if err != nil {
 		h.log.Error("webhook event not enqueued; answering 503 so Stripe retries", append(fields, zap.Error(err))...)
 		writeError(w, http.StatusServiceUnavailable, "could not enqueue the event; retry later (Stripe retries automatically)")
@@ -193,7 +238,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // readBody reads at most MaxBody+1 bytes so an oversized body is detected
-// without buffering it.
+// without buffering it. With a Content-Length (Stripe always sends one) the
+// body is read into one buffer of exactly that size: io.ReadAll's doubling
+// would allocate about twice the body on the way.
 func (h *Handler) readBody(r *http.Request) ([]byte, int, error) {
 	tooLarge := fmt.Errorf("request body is larger than the %d-byte limit", h.cfg.MaxBody)
 	if r.ContentLength > h.cfg.MaxBody {
@@ -201,6 +248,19 @@ func (h *Handler) readBody(r *http.Request) ([]byte, int, error) {
 	}
 	if r.Body == nil {
 		return nil, 0, nil
+	}
+	if r.ContentLength >= 0 {
+		raw := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, raw); err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("could not read the request body: %w", err)
+		}
+		// net/http never reads past Content-Length; other callers might
+		// pass a longer body, which must not slip past the limit.
+		var one [1]byte
+		if n, _ := r.Body.Read(one[:]); n > 0 {
+			return nil, http.StatusBadRequest, errors.New("request body is longer than its Content-Length")
+		}
+		return raw, 0, nil
 	}
 	raw, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxBody+1))
 	if err != nil {
@@ -224,6 +284,11 @@ func (h *Handler) verify(ctx context.Context, raw []byte, header string) (int, e
 	verr := verifySignature(raw, header, secrets, now, h.cfg.Tolerance)
 	if verr == nil {
 		return 0, nil
+	}
+	if !errors.Is(verr, errNoMatchingSig) {
+		// A missing, malformed or stale header fails with any secret, so
+		// refetching them cannot help.
+		return http.StatusBadRequest, verr
 	}
 	refreshed, err := h.cfg.Secrets.RefreshWebhookSecrets(ctx)
 	if err != nil {
