@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -24,7 +25,9 @@ import (
 //     signed body with an added "TYPE" would mean two things;
 //   - a key repeated in one object, anywhere in the value: Go keeps the last
 //     and so does JavaScript, but an ambiguous signed body is a red flag and
-//     Stripe never sends one.
+//     Stripe never sends one;
+//   - invalid UTF-8, which JSON forbids (RFC 8259 §8.1) and Go replaces
+//     with U+FFFD without a word, so "ord_\xff" would be stored as "ord_�".
 //
 // Keys that match no field are allowed (Stripe adds fields in new API
 // versions); DecodeStrictKnown refuses them. Errors name the JSON path, as
@@ -41,6 +44,9 @@ func decodeStrict(data []byte, v any, known bool) error {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("%w: DecodeStrict needs a non-nil pointer, got %T", ErrInvalid, v)
 	}
+	if !utf8.Valid(data) {
+		return fmt.Errorf("%w: not valid UTF-8 at byte %d; JSON must be UTF-8", ErrInvalid, invalidUTF8At(data))
+	}
 	// Unmarshal first: it validates the syntax, so the walk below can
 	// assume well-formed JSON, and it is the only decode.
 	if err := json.Unmarshal(data, v); err != nil {
@@ -56,6 +62,18 @@ func decodeStrict(data []byte, v any, known bool) error {
 	w := walker{data: data, known: known}
 	w.skipSpace()
 	return w.value(rv.Type().Elem())
+}
+
+// invalidUTF8At is the offset of the first byte that is not valid UTF-8.
+func invalidUTF8At(data []byte) int {
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(data)
 }
 
 // firstValueEnd reports where the first JSON value in data ends, when data
@@ -136,8 +154,8 @@ func (w *walker) value(t reflect.Type) error {
 	case '[':
 		return w.array(t)
 	case '"':
-		w.skipString()
-		return nil
+		_, err := w.skipString()
+		return err
 	default:
 		// A number, true, false or null: up to the next delimiter.
 		for w.pos < len(w.data) {
@@ -274,47 +292,74 @@ func (w *walker) object(t reflect.Type) error {
 	return nil
 }
 
-// str reads a string at w.pos and returns it decoded as Go decodes it:
-// escapes resolved and invalid UTF-8 replaced, so "\u0069d" is "id". Plain
-// strings, nearly all of them, are sliced out without a second decode.
+// str reads a string at w.pos and returns it decoded as Go decodes it,
+// escapes resolved, so "\u0069d" is "id" (the input is valid UTF-8).
 func (w *walker) str() (string, error) {
 	start := w.pos
-	w.pos++ // opening quote
-	plain := true
-	for w.pos < len(w.data) {
-		switch c := w.data[w.pos]; {
-		case c == '\\':
-			plain = false
-			w.pos += 2
-			continue
-		case c == '"':
-			w.pos++
-			raw := w.data[start:w.pos]
-			if plain && utf8.Valid(raw) {
-				return string(raw[1 : len(raw)-1]), nil
-			}
-			var s string
-			if err := json.Unmarshal(raw, &s); err != nil {
-				return "", w.fail("malformed string: %v", err)
-			}
-			return s, nil
-		}
-		w.pos++
+	escaped, err := w.skipString()
+	if err != nil {
+		return "", err
 	}
-	return "", w.fail("unterminated string")
+	raw := w.data[start:w.pos]
+	if !escaped {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", w.fail("malformed string: %v", err)
+	}
+	return s, nil
 }
 
-// skipString moves past a string value; only keys need decoding.
-func (w *walker) skipString() {
+// skipString moves past the string at w.pos and reports whether it holds
+// escapes. It refuses an escaped UTF-16 surrogate that is not part of a
+// pair ("\ud800"): Go turns it into U+FFFD without a word, as it would
+// invalid UTF-8.
+func (w *walker) skipString() (escaped bool, err error) {
 	for w.pos++; w.pos < len(w.data); w.pos++ {
 		switch w.data[w.pos] {
-		case '\\':
-			w.pos++
 		case '"':
 			w.pos++
-			return
+			return escaped, nil
+		case '\\':
+			escaped = true
+			if w.pos+1 < len(w.data) && w.data[w.pos+1] == 'u' {
+				if r, ok := w.hex4(w.pos + 2); ok && utf16.IsSurrogate(r) {
+					low, ok := rune(0), false
+					if r < 0xdc00 && w.pos+7 < len(w.data) && w.data[w.pos+6] == '\\' && w.data[w.pos+7] == 'u' {
+						low, ok = w.hex4(w.pos + 8)
+					}
+					if !ok || low < 0xdc00 || low > 0xdfff {
+						return escaped, w.fail("lone UTF-16 surrogate \\u%04x in a string", r)
+					}
+					w.pos += 6 // the high half; the loop steps over the low one
+				}
+			}
+			w.pos++
 		}
 	}
+	return escaped, nil
+}
+
+// hex4 reads the four hex digits of a \u escape starting at i.
+func (w *walker) hex4(i int) (rune, bool) {
+	if i+4 > len(w.data) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range w.data[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 // keySet detects a key repeated in one object. Objects are small, so a slice
