@@ -219,10 +219,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	id, err := h.cfg.Queue.Send(ctx, route(ev, raw, domain.SourceWebhook))
-	if err != nil && domain.KindOf(err) == domain.KindPermanent {
+	if errors.Is(err, domain.ErrInvalid) {
 		// The queue refused the message itself (an id SQS would refuse too):
 		// a retry sends the same bytes and fails the same way, so a 5xx would
-		// only make Stripe retry for three days (issue 12, item 3).
+		// only make Stripe retry for three days (issue 12, item 3). Other
+		// failures, even permanent ones such as a missing queue, are ours to
+		// fix, and Stripe's retries then deliver the event: 503.
 		h.log.Warn("webhook event refused by the queue as invalid", append(fields, zap.Error(err))...)
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("signature is valid but the event cannot be enqueued: %v", err))
 		return
