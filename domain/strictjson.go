@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,15 +91,21 @@ func firstValueEnd(data []byte) (int64, bool) {
 // walker checks keys against the Go types they decode into. It runs on
 // input json.Unmarshal accepted, so it does not report syntax errors; it
 // still never reads past the end of data.
+//
+// It allocates next to nothing, because the ingress runs it on every webhook
+// body: keys are slices of data (decoded copies only when escaped), and the
+// keys of every open object share one stack that is sorted, per object, to
+// find repeats.
 type walker struct {
 	data  []byte
 	pos   int
 	known bool
 	path  []pathElem // where the walk is, formatted only for an error
+	keys  [][]byte   // keys of the open objects, innermost last
 }
 
 type pathElem struct {
-	key   string
+	key   []byte
 	index int // -1 for a key
 }
 
@@ -108,10 +115,10 @@ func (w *walker) fail(format string, args ...any) error {
 	for _, e := range w.path {
 		if e.index >= 0 {
 			sb.WriteString("[" + strconv.Itoa(e.index) + "]")
-		} else if isPlainName(e.key) {
-			sb.WriteString("." + e.key)
+		} else if isPlainName(string(e.key)) {
+			sb.WriteString("." + string(e.key))
 		} else {
-			sb.WriteString("[" + strconv.Quote(e.key) + "]")
+			sb.WriteString("[" + strconv.Quote(string(e.key)) + "]")
 		}
 	}
 	return fmt.Errorf("%w: %s at %s", ErrInvalid, fmt.Sprintf(format, args...), sb.String())
@@ -144,7 +151,9 @@ func (w *walker) skipSpace() {
 // are free (map values of interface type, unknown fields, Unmarshalers)
 // and only repeated keys are checked.
 func (w *walker) value(t reflect.Type) error {
-	t = checkedType(t)
+	if t != nil {
+		t = checkedType(t)
+	}
 	if w.pos >= len(w.data) {
 		return nil
 	}
@@ -169,9 +178,21 @@ func (w *walker) value(t reflect.Type) error {
 	}
 }
 
+var checkedCache sync.Map // reflect.Type → reflect.Type (nil for unchecked)
+
 // checkedType strips pointers and returns nil for types whose keys are not
 // checked: ones that decode themselves and interfaces.
 func checkedType(t reflect.Type) reflect.Type {
+	if c, ok := checkedCache.Load(t); ok {
+		ct, _ := c.(reflect.Type)
+		return ct
+	}
+	ct := resolveChecked(t)
+	checkedCache.Store(t, ct)
+	return ct
+}
+
+func resolveChecked(t reflect.Type) reflect.Type {
 	for t != nil {
 		if decodesItself(t) {
 			return nil
@@ -246,22 +267,21 @@ func (w *walker) object(t reflect.Type) error {
 		w.pos++
 		return nil
 	}
-	var seen keySet
+	base := len(w.keys)
+	defer func() { w.keys = w.keys[:base] }()
 	for w.pos < len(w.data) {
 		key, err := w.str()
 		if err != nil {
 			return err
 		}
-		if seen.addDuplicate(key) {
-			return w.fail("key %q appears twice in one object", key)
-		}
+		w.keys = append(w.keys, key)
 		w.skipSpace()
 		w.pos++ // :
 		w.skipSpace()
 
 		valueType := elem
 		if fields != nil {
-			f, ok := fields.byName[key]
+			f, ok := fields.byName[string(key)]
 			switch {
 			case ok:
 				valueType = f
@@ -285,30 +305,39 @@ func (w *walker) object(t reflect.Type) error {
 		c := w.data[w.pos]
 		w.pos++
 		if c == '}' {
-			return nil
+			break
 		}
 		w.skipSpace() // after ','
+	}
+	// Sorting this object's keys in place puts repeats side by side, with no
+	// allocation however many keys there are.
+	keys := w.keys[base:]
+	slices.SortFunc(keys, bytes.Compare)
+	for i := 1; i < len(keys); i++ {
+		if bytes.Equal(keys[i-1], keys[i]) {
+			return w.fail("key %q appears twice in one object", keys[i])
+		}
 	}
 	return nil
 }
 
 // str reads a string at w.pos and returns it decoded as Go decodes it,
 // escapes resolved, so "\u0069d" is "id" (the input is valid UTF-8).
-func (w *walker) str() (string, error) {
+func (w *walker) str() ([]byte, error) {
 	start := w.pos
 	escaped, err := w.skipString()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	raw := w.data[start:w.pos]
 	if !escaped {
-		return string(raw[1 : len(raw)-1]), nil
+		return raw[1 : len(raw)-1], nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", w.fail("malformed string: %v", err)
+		return nil, w.fail("malformed string: %v", err)
 	}
-	return s, nil
+	return []byte(s), nil
 }
 
 // skipString moves past the string at w.pos and reports whether it holds
@@ -362,37 +391,6 @@ func (w *walker) hex4(i int) (rune, bool) {
 	return r, true
 }
 
-// keySet detects a key repeated in one object. Objects are small, so a slice
-// is searched until it grows, then a map takes over to keep an object with
-// thousands of keys linear.
-type keySet struct {
-	list []string
-	set  map[string]struct{}
-}
-
-func (k *keySet) addDuplicate(key string) bool {
-	if k.set != nil {
-		if _, dup := k.set[key]; dup {
-			return true
-		}
-		k.set[key] = struct{}{}
-		return false
-	}
-	for _, s := range k.list {
-		if s == key {
-			return true
-		}
-	}
-	k.list = append(k.list, key)
-	if len(k.list) > 16 {
-		k.set = make(map[string]struct{}, 2*len(k.list))
-		for _, s := range k.list {
-			k.set[s] = struct{}{}
-		}
-	}
-	return false
-}
-
 // structFields are the JSON names a struct type decodes, as encoding/json
 // resolves them: the tag name, else the field name; fields of embedded
 // structs promoted unless a shallower or tagged field has the same name.
@@ -403,9 +401,9 @@ type structFields struct {
 
 // foldMatch returns the field name key equals ignoring case (Unicode
 // simple folding, as encoding/json matches), or "".
-func (f *structFields) foldMatch(key string) string {
+func (f *structFields) foldMatch(key []byte) string {
 	for _, n := range f.names {
-		if strings.EqualFold(n, key) {
+		if bytes.EqualFold([]byte(n), key) {
 			return n
 		}
 	}

@@ -182,19 +182,31 @@ func BenchmarkDecodeStrict(b *testing.B) {
 			Object strictInner `json:"object"`
 		} `json:"data"`
 	}
-	for _, bc := range []struct {
-		name   string
-		decode func([]byte, any) error
-	}{{"json.Unmarshal", json.Unmarshal}, {"DecodeStrict", domain.DecodeStrict}} {
-		b.Run(bc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(raw)))
-			for i := 0; i < b.N; i++ {
-				var e envelope
-				if err := bc.decode(raw, &e); err != nil {
-					b.Fatal(err)
+	// large is the fixture grown to the 256 KiB body limit with many small
+	// unknown fields, the worst case for the key checks.
+	var pad strings.Builder
+	for i := 0; pad.Len() < 250<<10; i++ {
+		fmt.Fprintf(&pad, `"unknown_%d":{"a":%d,"b":"x"},`, i, i)
+	}
+	large := []byte(strings.Replace(string(raw), `"id"`, pad.String()+`"id"`, 1))
+	for _, in := range []struct {
+		name string
+		raw  []byte
+	}{{"fixture", raw}, {"256KiB", large}} {
+		for _, bc := range []struct {
+			name   string
+			decode func([]byte, any) error
+		}{{"json.Unmarshal", json.Unmarshal}, {"DecodeStrict", domain.DecodeStrict}} {
+			b.Run(in.name+"/"+bc.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(in.raw)))
+				for i := 0; i < b.N; i++ {
+					var e envelope
+					if err := bc.decode(in.raw, &e); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
