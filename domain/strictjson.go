@@ -19,7 +19,8 @@ import (
 // json.Unmarshal does, and rejects with ErrInvalid what Go would read
 // differently from other JSON readers:
 //
-//   - data after the value (json.Decoder would stop at the first value);
+//   - data after the value (a json.Decoder stops at the first value and
+//     ignores the rest);
 //   - an object key that is not byte-equal to the JSON name of the struct
 //     field it would fill but equal to it ignoring case ("ID" for "id"): Go
 //     fills the field, Stripe's own libraries and JavaScript do not, so a
@@ -27,8 +28,9 @@ import (
 //   - a key repeated in one object, anywhere in the value: Go keeps the last
 //     and so does JavaScript, but an ambiguous signed body is a red flag and
 //     Stripe never sends one;
-//   - invalid UTF-8, which JSON forbids (RFC 8259 §8.1) and Go replaces
-//     with U+FFFD without a word, so "ord_\xff" would be stored as "ord_�".
+//   - invalid UTF-8, which JSON forbids (RFC 8259 §8.1), and escaped lone
+//     UTF-16 surrogates ("\ud800"): Go replaces both with U+FFFD without a
+//     word, so "ord_\xff" would be stored as "ord_�".
 //
 // Keys that match no field are allowed (Stripe adds fields in new API
 // versions); DecodeStrictKnown refuses them. Errors name the JSON path, as
