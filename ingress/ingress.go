@@ -230,6 +230,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	id, err := domain.Enqueue(ctx, h.cfg.Queue, msg)
+	if errors.Is(err, domain.ErrMessageTooLarge) {
+		// Under MaxBody but over the queue's limit once the attributes are
+		// counted (SQS counts both): the same answer as an oversized body.
+		h.log.Warn("webhook event too large for the queue with its attributes", append(fields, zap.Error(err))...)
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("event %s is too large to enqueue with its attributes: %v", ev.ID, err))
+		return
+	}
 	if errors.Is(err, domain.ErrInvalid) {
 		// The queue refused the message itself (an id or a size SQS would
 		// refuse too): a retry sends the same bytes and fails the same way,
