@@ -51,3 +51,24 @@ func TestLivemodeMismatchIsIgnored(t *testing.T) {
 		t.Errorf("a bad mode: %v", err)
 	}
 }
+
+// A body under MaxBody whose message is over SQS's limit once its
+// attributes are counted is answered 413, like any oversized body: the
+// limits agree end to end (issue 12, AWS stack).
+func TestBodyTooLargeWithAttributesIs413(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	body := fixture(t, "payment_intent.succeeded")
+	pad := int(ingress.DefaultMaxBody) - len(body) - 20
+	body = []byte(strings.Replace(string(body), `"metadata": {`, `"metadata": {"pad": "`+strings.Repeat("x", pad)+`",`, 1))
+	if int64(len(body)) > ingress.DefaultMaxBody {
+		t.Fatalf("test body is %d bytes, over the limit", len(body))
+	}
+	rec := post(b.handler, "/webhooks/stripe", body, sign(body, secretCurrent, now))
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d %s, want 413", rec.Code, rec.Body)
+	}
+	if n := len(b.queue.sent(t)); n != 0 {
+		t.Fatalf("%d enqueued", n)
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
+	"golang.org/x/term"
 
 	"github.com/orderflow/orderflow/admin"
 	"github.com/orderflow/orderflow/domain"
@@ -98,9 +99,15 @@ func (a *app) serve(ctx context.Context) error {
 	}
 	fmt.Fprintln(a.stderr)
 	if generated != "" {
-		// A development secret made by this install, not a Stripe one: printing
-		// it is how the developer signs test events.
-		fmt.Fprintf(a.stderr, "orderflow: webhook signing secret (dev, kept in %s): %s\n", generated, a.cfg.StripeWebhookSecret)
+		// A development secret made by this install, not a Stripe one: showing
+		// it is how the developer signs test events. Only on a terminal,
+		// though: a pipe or a service manager keeps what it collects in logs
+		// that others read, and the file is there for whoever needs the value.
+		if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			fmt.Fprintf(a.stderr, "orderflow: webhook signing secret (dev, kept in %s): %s\n", generated, a.cfg.StripeWebhookSecret)
+		} else {
+			fmt.Fprintf(a.stderr, "orderflow: webhook signing secret (dev) is kept in %s; it is shown only when stderr is a terminal\n", generated)
+		}
 	}
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))

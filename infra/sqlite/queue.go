@@ -419,7 +419,7 @@ func checkOutgoing(m domain.OutgoingMessage) error {
 		}
 	}
 	if n := messageSize(m); n > MaxMessageSize {
-		return fmt.Errorf("%w: message is %d bytes (body and attributes), over SQS's limit of %d", domain.ErrInvalid, n, MaxMessageSize)
+		return fmt.Errorf("%w: %w: message is %d bytes (body and attributes), over SQS's limit of %d", domain.ErrInvalid, domain.ErrMessageTooLarge, n, MaxMessageSize)
 	}
 	return nil
 }

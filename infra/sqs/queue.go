@@ -146,8 +146,8 @@ func (q *Queue) Send(ctx context.Context, m domain.OutgoingMessage) (string, err
 	}
 	attrs := outgoingAttributes(m)
 	if size := messageSize(m.Body, attrs); size > q.cfg.MaxMessageSize {
-		return "", domain.Permanentf("%w: sqs send: message is %d bytes (body %d, attributes %d), over the queue's %d-byte limit on body and attributes together",
-			domain.ErrInvalid, size, len(m.Body), size-len(m.Body), q.cfg.MaxMessageSize)
+		return "", domain.Permanentf("%w: %w: sqs send: message is %d bytes (body %d, attributes %d), over the queue's %d-byte limit on body and attributes together",
+			domain.ErrInvalid, domain.ErrMessageTooLarge, size, len(m.Body), size-len(m.Body), q.cfg.MaxMessageSize)
 	}
 	out, err := q.client.SendMessage(ctx, &awssqs.SendMessageInput{
 		QueueUrl:               aws.String(q.cfg.QueueURL),
