@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -166,5 +168,40 @@ func TestConsoleViewerCannotAct(t *testing.T) {
 	}
 	if status, _, _ := br.get("/console/orders/ord_none"); status != 404 {
 		t.Errorf("unknown order page = %d, want 404", status)
+	}
+}
+
+// TestEveryPostFormCarriesACSRFToken reads the templates: a form that changes
+// something (POST) must carry the csrf field. GET forms (search) change
+// nothing and carry none, so no token ever lands in a URL.
+func TestEveryPostFormCarriesACSRFToken(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("templates/*.html")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("templates: %v", err)
+	}
+	posts := 0
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, form := range strings.Split(string(raw), "<form")[1:] {
+			form, _, _ = strings.Cut(form, "</form>")
+			method := regexp.MustCompile(`method="(\w+)"`).FindStringSubmatch(form)
+			if method == nil {
+				t.Errorf("%s: a form without an explicit method", f)
+				continue
+			}
+			if method[1] == "post" {
+				posts++
+				if !strings.Contains(form, `name="csrf" value="{{`) {
+					t.Errorf("%s: a POST form without its CSRF token:\n<form%s", f, form)
+				}
+			}
+		}
+	}
+	if posts < 8 {
+		t.Errorf("found %d POST forms, want every console action (at least 8)", posts)
 	}
 }
