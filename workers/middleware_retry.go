@@ -38,6 +38,7 @@ type RetryConfig struct {
 //     ctx (shared by the whole batch) and before ctx's own deadline (a Lambda
 //     invocation's). When the next wait does not fit, Retry gives up at once
 //     instead of sleeping into the deadline, and the queue redelivers.
+//     Without either deadline it allows DefaultRetryBudget.
 //   - not-yet and permanent: never; only time or a person can help, and the
 //     dispatcher or DeadLetter deals with them.
 func Retry(cfg RetryConfig) Middleware {
@@ -56,6 +57,7 @@ func Retry(cfg RetryConfig) Middleware {
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, msg domain.Message) error {
 			var b *backoff.ExponentialBackOff // made on the first transient error only
+			first := time.Now()
 			conflicts := 0
 			for attempt := 1; ; attempt++ {
 				err := next.Handle(ctx, msg)
@@ -82,7 +84,13 @@ func Retry(cfg RetryConfig) Middleware {
 					)
 				}
 				wait := b.NextBackOff()
-				if deadline, ok := retryDeadline(ctx); ok && time.Now().Add(wait).After(deadline) {
+				deadline, ok := retryDeadline(ctx)
+				if !ok {
+					// Outside a dispatcher batch and without a ctx deadline:
+					// one default budget from the first attempt, never for ever.
+					deadline = first.Add(DefaultRetryBudget)
+				}
+				if time.Now().Add(wait).After(deadline) {
 					return fmt.Errorf("%w (retry budget spent after %d attempts)", err, attempt)
 				}
 				cfg.Logger.Info("transient failure; retrying",
