@@ -26,8 +26,11 @@ import (
 	"github.com/orderflow/orderflow/workers"
 )
 
-// workerLoops is how many receive loops serve runs. FIFO group blocking in the
-// queue keeps each payment's events in order however many loops there are.
+// workerLoops is how many receive loops serve runs, so that one loop
+// settling a batch does not keep the next batch waiting; within a batch the
+// dispatcher works on up to ORDERFLOW_WORKER_CONCURRENCY groups at once. FIFO
+// group blocking in the queue keeps each payment's events in order however
+// many loops there are: two loops never hold messages of one group.
 const workerLoops = 4
 
 // shutdownGrace bounds the HTTP drain on SIGTERM; queued work is never lost
@@ -65,6 +68,7 @@ func (a *app) serve(ctx context.Context) error {
 	dispatcher, err := workers.NewDispatcher(workers.Config{
 		Handlers: workers.StandardHandlers(a.deps(be)), DeadLetter: be.DLQ,
 		Logger: a.log, Metrics: a.metrics, Clock: a.clock, RetryBudget: workers.RetryBudget(a.cfg.VisibilityTimeout),
+		BatchTime: workers.BatchTime(a.cfg.VisibilityTimeout), Concurrency: a.cfg.WorkerConcurrency,
 	})
 	if err != nil {
 		return err
