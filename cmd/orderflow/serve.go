@@ -87,6 +87,9 @@ func (a *app) serve(ctx context.Context) error {
 	srv := &http.Server{
 		Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		// Stripe's headers are small and API Gateway caps them at 10 KB; the
+		// 1 MB default would let a 660 KB header reach the handler.
+		MaxHeaderBytes: 64 << 10,
 	}
 
 	fmt.Fprintf(a.stderr, "orderflow: listening on http://%s (POST /webhooks/stripe, GET /healthz), backend %s", listener.Addr(), a.cfg.Backend)
