@@ -54,17 +54,26 @@ type Refund struct {
 }
 
 // RefusedError is Stripe refusing a request (a 4xx other than a bad key or
-// throttling): retrying the same request cannot help. Code is Stripe's error
-// code, e.g. charge_already_refunded.
+// throttling): retrying the same request cannot help. Type is Stripe's error
+// type (e.g. idempotency_error, invalid_request_error), Code its error code
+// (e.g. charge_already_refunded).
 type RefusedError struct {
 	Op     string
 	Status int
+	Type   string
 	Code   string
 	Msg    string
 }
 
+// IdempotencyConflict reports whether Stripe refused because the request's
+// Idempotency-Key was used before with other parameters.
+func (e *RefusedError) IdempotencyConflict() bool { return e.Type == string(stripe.ErrorTypeIdempotency) }
+
 func (e *RefusedError) Error() string {
 	code := e.Code
+	if code == "" {
+		code = e.Type
+	}
 	if code == "" {
 		code = "refused"
 	}
@@ -186,7 +195,7 @@ func refusal(op, key string, err error) error {
 		if msg == "" {
 			msg = string(se.Type)
 		}
-		return &RefusedError{Op: op, Status: s, Code: string(se.Code), Msg: redact(oneLine(msg), key)}
+		return &RefusedError{Op: op, Status: s, Type: string(se.Type), Code: string(se.Code), Msg: redact(oneLine(msg), key)}
 	}
 	return apiError(op, "", key, err)
 }
