@@ -67,7 +67,9 @@ type RefusedError struct {
 
 // IdempotencyConflict reports whether Stripe refused because the request's
 // Idempotency-Key was used before with other parameters.
-func (e *RefusedError) IdempotencyConflict() bool { return e.Type == string(stripe.ErrorTypeIdempotency) }
+func (e *RefusedError) IdempotencyConflict() bool {
+	return e.Type == string(stripe.ErrorTypeIdempotency)
+}
 
 func (e *RefusedError) Error() string {
 	code := e.Code
