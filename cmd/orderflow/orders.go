@@ -18,7 +18,7 @@ import (
 func (a *app) ordersCommand() *cobra.Command {
 	return group("orders", "Create, read, list and correct orders",
 		a.ordersPutCommand(), a.ordersGetCommand(), a.ordersListCommand(),
-		a.ordersClearReviewCommand(), a.ordersMarkRefundedCommand(), a.ordersBackfillCommand(),
+		a.ordersClearReviewCommand(), a.ordersMarkRefundedCommand(), a.ordersBackfillCommand(), a.ordersRefundCommand(),
 	)
 }
 
