@@ -61,11 +61,11 @@ type EventObject struct {
 	Currency string            `json:"currency"`
 	Metadata map[string]string `json:"metadata"`
 	// PaymentIntent is the payment_intent field of a charge, refund or dispute.
-	PaymentIntent expandable `json:"payment_intent"`
+	PaymentIntent Expandable `json:"payment_intent"`
 	// Charge is the charge field of a refund or dispute.
-	Charge expandable `json:"charge"`
+	Charge Expandable `json:"charge"`
 	// LatestCharge is a PaymentIntent's charge from API 2022-11-15 on.
-	LatestCharge expandable `json:"latest_charge"`
+	LatestCharge Expandable `json:"latest_charge"`
 	// Charges is a PaymentIntent's charge list before API 2022-11-15.
 	Charges          *chargeList   `json:"charges"`
 	LastPaymentError *PaymentError `json:"last_payment_error"`
@@ -92,11 +92,12 @@ type PaymentError struct {
 	Message     string `json:"message"`
 }
 
-// expandable reads a Stripe field that is either an id string or, when the
+// Expandable is a Stripe id field that is either an id string or, when the
+// API expanded it, an object with an id; it reads that is either an id string or, when the
 // API expanded it, an object with an id.
-type expandable string
+type Expandable string
 
-func (e *expandable) UnmarshalJSON(b []byte) error {
+func (e *Expandable) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	switch {
 	case len(b) == 0 || bytes.Equal(b, []byte("null")):
@@ -106,7 +107,7 @@ func (e *expandable) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-		*e = expandable(s)
+		*e = Expandable(s)
 	default:
 		var obj struct {
 			ID string `json:"id"`
@@ -114,7 +115,7 @@ func (e *expandable) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &obj); err != nil {
 			return err
 		}
-		*e = expandable(obj.ID)
+		*e = Expandable(obj.ID)
 	}
 	return nil
 }

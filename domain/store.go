@@ -14,7 +14,10 @@ type Filter struct {
 	UserID          string
 	SellerID        string
 	PaymentIntentID string
-	RequiresReview  *bool
+	// ChargeID has no index: stores answer it with a filtered scan, which
+	// callers announce with an [orders-index-warning] log (SPEC §3).
+	ChargeID       string
+	RequiresReview *bool
 }
 
 // Match reports whether o passes every set field of the filter.
@@ -23,6 +26,7 @@ func (f Filter) Match(o Order) bool {
 		(f.UserID == "" || o.UserID == f.UserID) &&
 		(f.SellerID == "" || o.SellerID == f.SellerID) &&
 		(f.PaymentIntentID == "" || o.StripePaymentIntentID == f.PaymentIntentID) &&
+		(f.ChargeID == "" || o.StripeChargeID == f.ChargeID) &&
 		(f.RequiresReview == nil || o.RequiresReview == *f.RequiresReview)
 }
 

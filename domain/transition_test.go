@@ -22,6 +22,11 @@ func baseOrder(status domain.Status) domain.Order {
 	if status == domain.StatusRefunded {
 		o.PaymentStatus = domain.PaymentRefunded
 	}
+	if status == domain.StatusCompleted {
+		o.PaymentStatus = domain.PaymentPaid
+	}
+	// The order's own payment: events of pi_1 are about its money.
+	o.StripePaymentIntentID = "pi_1"
 	return o
 }
 
@@ -33,6 +38,22 @@ func piEvent(id, typ string, amount int64, currency string, meta map[string]stri
 			Currency: currency, Metadata: meta, LatestCharge: "ch_1",
 			LastPaymentError: &domain.PaymentError{Code: "card_declined", Message: "Your card was declined."},
 		},
+	}
+}
+
+func refundEvent(id, typ, status string) *domain.Event {
+	return &domain.Event{
+		ID: id, Type: typ, Created: now,
+		Object: domain.EventObject{ID: "re_1", Object: "refund", Amount: 2000, Currency: "usd", PaymentIntent: "pi_1", Charge: "ch_1",
+			Status: status, FailureReason: "expired_or_canceled_card"},
+	}
+}
+
+func disputeEvent(id, typ, status string) *domain.Event {
+	return &domain.Event{
+		ID: id, Type: typ, Created: now,
+		Object: domain.EventObject{ID: "du_1", Object: "dispute", Amount: 2000, Currency: "usd", PaymentIntent: "pi_1", Charge: "ch_1",
+			Status: status, Reason: "fraudulent"},
 	}
 }
 
@@ -70,15 +91,27 @@ func TestApplyEveryPair(t *testing.T) {
 	failed := piEvent("evt_fail", domain.EventPaymentFailed, 2000, "usd", nil)
 	full := chargeEvent("evt_refund", 2000, 2000)
 	partial := chargeEvent("evt_partial", 2000, 500)
+	uncaptured := chargeEvent("evt_uncaptured", 2000, 2000)
+	no := false
+	uncaptured.Object.Captured = &no
 
 	changes := map[domain.Trigger]domain.Change{
-		domain.TriggerPaymentSucceeded: {Trigger: domain.TriggerPaymentSucceeded, Event: succeeded, Actor: domain.ActorStripe, At: now},
-		domain.TriggerPaymentFailed:    {Trigger: domain.TriggerPaymentFailed, Event: failed, Actor: domain.ActorStripe, At: now},
-		domain.TriggerRefundFull:       {Trigger: domain.TriggerRefundFull, Event: full, Actor: domain.ActorStripe, At: now},
-		domain.TriggerRefundPartial:    {Trigger: domain.TriggerRefundPartial, Event: partial, Actor: domain.ActorStripe, At: now},
-		domain.TriggerCleanup:          {Trigger: domain.TriggerCleanup, Actor: domain.ActorSystem, At: now, FailedBefore: now.Add(-time.Hour)},
-		domain.TriggerClearReview:      {Trigger: domain.TriggerClearReview, Actor: domain.Admin("adm_1"), At: now},
-		domain.TriggerMarkRefunded:     {Trigger: domain.TriggerMarkRefunded, Actor: domain.Admin("adm_1"), At: now},
+		domain.TriggerPaymentSucceeded:      {Trigger: domain.TriggerPaymentSucceeded, Event: succeeded, Actor: domain.ActorStripe, At: now},
+		domain.TriggerPaymentFailed:         {Trigger: domain.TriggerPaymentFailed, Event: failed, Actor: domain.ActorStripe, At: now},
+		domain.TriggerRefundFull:            {Trigger: domain.TriggerRefundFull, Event: full, Actor: domain.ActorStripe, At: now},
+		domain.TriggerRefundPartial:         {Trigger: domain.TriggerRefundPartial, Event: partial, Actor: domain.ActorStripe, At: now},
+		domain.TriggerCleanup:               {Trigger: domain.TriggerCleanup, Actor: domain.ActorSystem, At: now, FailedBefore: now.Add(-time.Hour)},
+		domain.TriggerClearReview:           {Trigger: domain.TriggerClearReview, Actor: domain.Admin("adm_1"), At: now},
+		domain.TriggerMarkRefunded:          {Trigger: domain.TriggerMarkRefunded, Actor: domain.Admin("adm_1"), At: now},
+		domain.TriggerAuthorizationReleased: {Trigger: domain.TriggerAuthorizationReleased, Event: uncaptured, Actor: domain.ActorStripe, At: now},
+		domain.TriggerRefundFailed:          {Trigger: domain.TriggerRefundFailed, Event: refundEvent("evt_rf", domain.EventRefundFailed, "failed"), Actor: domain.ActorStripe, At: now},
+		domain.TriggerRefundUpdated:         {Trigger: domain.TriggerRefundUpdated, Event: refundEvent("evt_ru", domain.EventRefundUpdated, "succeeded"), Actor: domain.ActorStripe, At: now},
+		domain.TriggerDisputeOpened:         {Trigger: domain.TriggerDisputeOpened, Event: disputeEvent("evt_do", domain.EventDisputeCreated, "needs_response"), Actor: domain.ActorStripe, At: now},
+		domain.TriggerDisputeWon:            {Trigger: domain.TriggerDisputeWon, Event: disputeEvent("evt_dw", domain.EventDisputeClosed, "won"), Actor: domain.ActorStripe, At: now},
+		domain.TriggerDisputeLost:           {Trigger: domain.TriggerDisputeLost, Event: disputeEvent("evt_dl", domain.EventDisputeClosed, "lost"), Actor: domain.ActorStripe, At: now},
+		domain.TriggerDisputeClosed:         {Trigger: domain.TriggerDisputeClosed, Event: disputeEvent("evt_dc", domain.EventDisputeClosed, "warning_closed"), Actor: domain.ActorStripe, At: now},
+		domain.TriggerRequestRefund:         {Trigger: domain.TriggerRequestRefund, Actor: domain.Admin("adm_1"), At: now, Refund: &domain.RefundRequest{RefundID: "re_9", Amount: 2000, Reason: "requested_by_customer"}},
+		domain.TriggerLinkPaymentIntent:     {Trigger: domain.TriggerLinkPaymentIntent, Actor: domain.Admin("adm_1"), At: now, PaymentIntentID: "pi_2", Force: true},
 	}
 	// prepare adjusts the order so the cell's interesting case applies:
 	// cleanup needs a stale failure, clear-review needs a flag.
@@ -90,6 +123,8 @@ func TestApplyEveryPair(t *testing.T) {
 			}
 		},
 		domain.TriggerClearReview: func(o *domain.Order) { o.RequiresReview, o.ReviewReason = true, domain.ReasonAmountMismatch },
+		// A won dispute clears only the flag its opening set.
+		domain.TriggerDisputeWon: func(o *domain.Order) { o.RequiresReview, o.ReviewReason = true, domain.ReasonDisputeOpened },
 	}
 	P, C, X, R := domain.StatusPending, domain.StatusCompleted, domain.StatusCancelled, domain.StatusRefunded
 	same := func(st domain.Status) expectation { return expectation{status: st} }
@@ -98,6 +133,12 @@ func TestApplyEveryPair(t *testing.T) {
 	}
 	partialNote := func(st domain.Status) expectation {
 		return expectation{changed: true, status: st, entries: []string{domain.EntryRefundPartialIgnored}}
+	}
+	note := func(st domain.Status, entry string) expectation {
+		return expectation{changed: true, status: st, entries: []string{entry}}
+	}
+	wonClears := func(st domain.Status) expectation {
+		return expectation{changed: true, status: st, entries: []string{domain.EntryDisputeWon, domain.EntryReviewCleared}}
 	}
 	cleared := func(st domain.Status) expectation {
 		return expectation{changed: true, status: st, entries: []string{domain.EntryReviewCleared}}
@@ -121,6 +162,28 @@ func TestApplyEveryPair(t *testing.T) {
 		},
 		domain.TriggerClearReview:  {P: cleared(P), C: cleared(C), X: cleared(X), R: cleared(R)},
 		domain.TriggerMarkRefunded: {P: refunded(), C: refunded(), X: refunded(), R: {status: R, err: domain.ErrAlreadyRefunded}},
+		domain.TriggerAuthorizationReleased: {P: note(P, domain.EntryAuthorizationReleased), C: note(C, domain.EntryAuthorizationReleased),
+			X: note(X, domain.EntryAuthorizationReleased), R: same(R)},
+		domain.TriggerRefundFailed: {P: note(P, domain.EntryRefundFailed), C: note(C, domain.EntryRefundFailed), X: note(X, domain.EntryRefundFailed),
+			R: {changed: true, status: C, paymentStatus: domain.PaymentPaid, entries: []string{domain.EntryRefundFailed, domain.EntryReviewRequired}, review: domain.ReasonRefundFailed}},
+		domain.TriggerRefundUpdated: {P: same(P), C: same(C), X: same(X), R: same(R)},
+		domain.TriggerDisputeOpened: {
+			P: {changed: true, status: P, entries: []string{domain.EntryDisputeOpened, domain.EntryReviewRequired}, review: domain.ReasonDisputeOpened},
+			C: {changed: true, status: C, entries: []string{domain.EntryDisputeOpened, domain.EntryReviewRequired}, review: domain.ReasonDisputeOpened},
+			X: {changed: true, status: X, entries: []string{domain.EntryDisputeOpened, domain.EntryReviewRequired}, review: domain.ReasonDisputeOpened},
+			R: note(R, domain.EntryDisputeOpened),
+		},
+		domain.TriggerDisputeWon: {P: wonClears(P), C: wonClears(C), X: wonClears(X), R: wonClears(R)},
+		domain.TriggerDisputeLost: {
+			P: {changed: true, status: R, paymentStatus: domain.PaymentRefunded, entries: []string{domain.EntryDisputeLost}},
+			C: {changed: true, status: R, paymentStatus: domain.PaymentRefunded, entries: []string{domain.EntryDisputeLost}},
+			X: {changed: true, status: R, paymentStatus: domain.PaymentRefunded, entries: []string{domain.EntryDisputeLost}},
+			R: note(R, domain.EntryDisputeLost),
+		},
+		domain.TriggerDisputeClosed: {P: note(P, domain.EntryDisputeClosed), C: note(C, domain.EntryDisputeClosed), X: note(X, domain.EntryDisputeClosed), R: note(R, domain.EntryDisputeClosed)},
+		domain.TriggerRequestRefund: {P: {status: P, err: domain.ErrNotPaid}, C: note(C, domain.EntryRefundRequested), X: {status: X, err: domain.ErrNotPaid}, R: {status: R, err: domain.ErrAlreadyRefunded}},
+		domain.TriggerLinkPaymentIntent: {P: note(P, domain.EntryPaymentIntentLinked), C: note(C, domain.EntryPaymentIntentLinked),
+			X: note(X, domain.EntryPaymentIntentLinked), R: note(R, domain.EntryPaymentIntentLinked)},
 	}
 
 	for _, tr := range domain.Triggers {

@@ -57,6 +57,9 @@ type Config struct {
 	Clock     domain.Clock      // nil → domain.SystemClock{}; the signature tolerance is measured with it
 	Tolerance time.Duration     // 0 → DefaultTolerance
 	MaxBody   int64             // 0 → DefaultMaxBody
+	// Mode is the Stripe mode this deployment serves: "live", "test", or ""
+	// when unknown (SPEC §3 "Live and test mode"); see ModeFromEnv.
+	Mode string
 }
 
 // withDefaults fills the zero fields.
@@ -88,6 +91,9 @@ func (c Config) Validate() error {
 	if c.Tolerance < 0 {
 		problems = append(problems, fmt.Sprintf("Tolerance %s must not be negative", c.Tolerance))
 	}
+	if c.Mode != "" && c.Mode != ModeLive && c.Mode != ModeTest {
+		problems = append(problems, fmt.Sprintf("Mode %q must be %q, %q or empty", c.Mode, ModeLive, ModeTest))
+	}
 	if c.MaxBody < 0 {
 		problems = append(problems, fmt.Sprintf("MaxBody %d must not be negative", c.MaxBody))
 	}
@@ -114,22 +120,18 @@ func NewHandler(cfg Config) (*Handler, error) {
 	return &Handler{cfg: cfg, log: cfg.Logger.Named("ingress")}, nil
 }
 
+// Stripe modes (SPEC §3 "Live and test mode").
+const (
+	ModeLive = "live"
+	ModeTest = "test"
+)
+
 // Route builds the queue message for an event exactly as the ingress enqueues
-// it; `orderflow events replay/reconcile` reuse it so a replayed event lands
-// in the same group with the same dedup id.
+// it (domain.Route: SQS-valid group and dedup ids); `orderflow events
+// replay/reconcile` reuse it so a replayed event lands in the same group with
+// the same dedup id.
 func Route(ev domain.Event, raw []byte, source string) domain.OutgoingMessage {
-	return domain.OutgoingMessage{
-		// Cloned because the caller's buffer may be reused; the body must stay
-		// the exact bytes Stripe signed.
-		Body:    append([]byte(nil), raw...),
-		GroupID: ev.GroupID(),
-		DedupID: ev.ID,
-		Attributes: map[string]string{
-			domain.AttrEventType: ev.Type,
-			domain.AttrEventID:   ev.ID,
-			domain.AttrSource:    source,
-		},
-	}
+	return domain.Route(ev, raw, source)
 }
 
 // ServeHTTP answers one webhook delivery (SPEC §4).
@@ -168,10 +170,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("signature is valid but the body is not a Stripe event: %v", err))
 		return
 	}
+	msg := Route(ev, raw, domain.SourceWebhook)
 	fields := []zap.Field{
 		zap.String(logging.FieldEventID, ev.ID),
 		zap.String(logging.FieldEventType, ev.Type),
-		zap.String(logging.FieldGroup, ev.GroupID()),
+		zap.String(logging.FieldGroup, msg.GroupID),
+	}
+
+	if h.cfg.Mode != "" && ev.Livemode != (h.cfg.Mode == ModeLive) {
+		h.cfg.Metrics.Count(metrics.ModeMismatch, 1, map[string]string{"eventType": ev.Type})
+		h.log.Warn("webhook event ignored: its livemode does not match this deployment's Stripe mode",
+			append(fields, zap.Bool("livemode", ev.Livemode), zap.String("mode", h.cfg.Mode))...)
+		writeJSON(w, http.StatusOK, ack{Received: true, Ignored: true})
+		return
 	}
 
 	if !domain.IsAccepted(ev.Type) {
@@ -181,7 +192,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	id, err := h.cfg.Queue.Send(ctx, Route(ev, raw, domain.SourceWebhook))
+	id, err := domain.Enqueue(ctx, h.cfg.Queue, msg)
+	if errors.Is(err, domain.ErrInvalid) {
+		// The queue refuses this message for good (SQS's own limits): a
+		// retry cannot help, so tell Stripe 400 instead of 503 for 3 days.
+		h.log.Error("webhook event refused by the queue as invalid", append(fields, zap.Error(err))...)
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("event %s cannot be queued: %v", ev.ID, err))
+		return
+	}
 	if err != nil {
 		h.log.Error("webhook event not enqueued; answering 503 so Stripe retries", append(fields, zap.Error(err))...)
 		writeError(w, http.StatusServiceUnavailable, "could not enqueue the event; retry later (Stripe retries automatically)")

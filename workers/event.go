@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"go.uber.org/zap"
 
@@ -16,20 +15,25 @@ import (
 // errStop ends a store.List walk at the first match.
 var errStop = errors.New("stop")
 
-// stripeHandler applies Stripe events of the given types to their order; the
-// payment and refund workers are this with different types.
-type stripeHandler struct {
-	deps  Deps
-	types []string
-}
+// IndexWarning starts the log line of a lookup that no index can answer
+// (SPEC §3, playbook §9).
+const IndexWarning = "[orders-index-warning]"
 
-func (h *stripeHandler) handle(ctx context.Context, msg domain.Message) error {
+// Stripe applies every catalogued Stripe event (domain.Catalogue) to its
+// order through the transition table; which row applies is the catalogue's
+// business, so this one handler serves every type.
+type Stripe struct{ deps Deps }
+
+// NewStripe returns the Stripe event worker.
+func NewStripe(d Deps) *Stripe { return &Stripe{deps: d.withDefaults()} }
+
+// Handle applies one Stripe event to its order. Errors: permanent for a body
+// that is not a catalogued Stripe event; domain.NotYet when its order is not
+// written yet; transient otherwise.
+func (h *Stripe) Handle(ctx context.Context, msg domain.Message) error {
 	ev, err := domain.ParseEvent(msg.Body)
 	if err != nil {
 		return domain.Permanent(err)
-	}
-	if !slices.Contains(h.types, ev.Type) {
-		return domain.Permanentf("%w: event %s of type %q sent to the %v handler", domain.ErrInvalid, ev.ID, ev.Type, h.types)
 	}
 	trigger, err := domain.TriggerForEvent(ev)
 	if err != nil {
@@ -44,65 +48,84 @@ func (h *stripeHandler) handle(ctx context.Context, msg domain.Message) error {
 	log = log.With(zap.String(logging.FieldOrderID, orderID))
 
 	var wasFlagged bool
+	var effect domain.Effect
 	o, changed, err := domain.Update(ctx, h.deps.Store, h.deps.Clock, orderID, ev.ID, func(o *domain.Order) (bool, error) {
 		wasFlagged = o.RequiresReview
-		return domain.Apply(o, domain.Change{Trigger: trigger, Event: &ev, Actor: domain.ActorStripe, At: h.deps.Clock.Now()})
+		var changed bool
+		var err error
+		effect, changed, err = domain.ApplyEffect(o, domain.Change{Trigger: trigger, Event: &ev, Actor: domain.ActorStripe, At: h.deps.Clock.Now()})
+		return changed, err
 	})
 	switch {
 	case errors.Is(err, domain.ErrAlreadyApplied):
-		log.Info("event already applied")
+		log.Debug("event already applied")
 		return nil
 	case errors.Is(err, domain.ErrNotFound):
-		// Written after we resolved the id, or deleted: retry like a missing order.
-		return fmt.Errorf("event %s: order %s: %w", ev.ID, orderID, err)
+		// Found by metadata.orderId but not written yet (or deleted).
+		return domain.NotYet(fmt.Errorf("event %s: order %s: %w", ev.ID, orderID, err))
 	case err != nil:
 		return fmt.Errorf("apply event %s to order %s: %w", ev.ID, orderID, err)
 	case !changed:
-		log.Info("event changes nothing", zap.String("status", string(o.Status)), zap.Bool("alreadyApplied", o.HasApplied(ev.ID)))
+		log.Debug("event changes nothing", zap.String("status", string(o.Status)))
 		return nil
 	}
 
 	dims := map[string]string{"eventType": ev.Type}
 	h.deps.Metrics.Count(metrics.EventsApplied, 1, dims)
-	switch trigger {
-	case domain.TriggerRefundFull:
-		h.deps.Metrics.Count(metrics.RefundFull, 1, dims)
-	case domain.TriggerPaymentFailed:
-		h.deps.Metrics.Count(metrics.PaymentFailed, 1, dims)
+	if name := domain.EffectMetrics[effect]; name != "" {
+		h.deps.Metrics.Count(name, 1, dims)
 	}
 	if o.RequiresReview && !wasFlagged {
 		h.deps.Metrics.Count(metrics.ReviewFlagged, 1, map[string]string{"reason": o.ReviewReason})
 		log.Warn("order flagged for review", zap.String("reviewReason", o.ReviewReason))
 	}
-	log.Info("event applied", zap.String("trigger", string(trigger)),
-		zap.String("status", string(o.Status)), zap.String("paymentStatus", string(o.PaymentStatus)),
-		zap.Int64("version", o.Version))
+	switch effect {
+	case domain.NoteDuplicatePayment, domain.NoteOtherPayment:
+		log.Warn("event of another payment than the order's", zap.String("effect", string(effect)),
+			zap.String("paymentIntentId", ev.PaymentIntentID()), zap.String("orderPaymentIntentId", o.StripePaymentIntentID))
+	}
+	if ce := log.Check(zap.DebugLevel, "event applied"); ce != nil {
+		ce.Write(zap.String("trigger", string(trigger)), zap.String("effect", string(effect)),
+			zap.String("status", string(o.Status)), zap.String("paymentStatus", string(o.PaymentStatus)),
+			zap.Int64("version", o.Version))
+	}
 	return nil
 }
 
 // findOrder resolves the order an event is about (SPEC §3): metadata.orderId,
-// else the payment intent through the store's PaymentIntentIndex. A missing
-// order is transient because the checkout may not have written it yet; the
-// message then reaches the DLQ after the receive limit.
-func (h *stripeHandler) findOrder(ctx context.Context, log *zap.Logger, ev domain.Event) (string, error) {
+// else the payment intent through PaymentIntentIndex, else (a dispute or
+// refund of a charge made without an intent) the charge by a filtered scan.
+// No order is domain.NotYet: the checkout may not have written it yet, and
+// an operator can `orders link-payment-intent` and redrive.
+func (h *Stripe) findOrder(ctx context.Context, log *zap.Logger, ev domain.Event) (string, error) {
 	if id := ev.OrderID(); id != "" {
 		return id, nil
 	}
-	pi := ev.PaymentIntentID()
-	if pi == "" {
-		return "", domain.Permanentf("%w: event %s has neither metadata.orderId nor a payment intent", domain.ErrInvalid, ev.ID)
+	var f domain.Filter
+	switch pi, ch := ev.PaymentIntentID(), ev.ChargeID(); {
+	case pi != "":
+		f.PaymentIntentID = pi
+	case ch != "":
+		f.ChargeID = ch
+		log.Warn(IndexWarning+" no index on stripeChargeId: finding the order of charge "+ch+" by a filtered scan",
+			zap.String("chargeId", ch))
+	default:
+		return "", domain.Permanentf("%w: event %s has neither metadata.orderId, a payment intent nor a charge", domain.ErrInvalid, ev.ID)
 	}
 	var found string
-	err := h.deps.Store.List(ctx, domain.Filter{PaymentIntentID: pi}, func(o domain.Order) error {
+	err := h.deps.Store.List(ctx, f, func(o domain.Order) error {
 		found = o.ID
 		return errStop
 	})
 	if err != nil && !errors.Is(err, errStop) {
-		return "", fmt.Errorf("event %s: find order by payment intent %s: %w", ev.ID, pi, err)
+		return "", fmt.Errorf("event %s: find its order: %w", ev.ID, err)
 	}
 	if found == "" {
-		return "", fmt.Errorf("event %s: order for payment intent %s: %w", ev.ID, pi, domain.ErrNotFound)
+		what := "payment intent " + f.PaymentIntentID
+		if f.ChargeID != "" {
+			what = "charge " + f.ChargeID
+		}
+		return "", domain.NotYet(fmt.Errorf("event %s: no order has %s (link it with `orderflow orders link-payment-intent`, then redrive): %w", ev.ID, what, domain.ErrNotFound))
 	}
-	log.Debug("order found by payment intent", zap.String("paymentIntentId", pi))
 	return found, nil
 }

@@ -51,15 +51,15 @@ func (d Deps) withDefaults() Deps {
 	return d
 }
 
-// StandardHandlers maps every eventType orderflow consumes to its handler.
+// StandardHandlers maps every eventType orderflow consumes to its handler:
+// each type of domain.Catalogue to the Stripe worker, and cleanup.run.
 func StandardHandlers(d Deps) map[string]Handler {
-	p := NewPayments(d)
-	return map[string]Handler{
-		domain.EventPaymentSucceeded: p,
-		domain.EventPaymentFailed:    p,
-		domain.EventChargeRefunded:   NewRefunds(d),
-		domain.EventCleanupRun:       NewCleanup(d),
+	s := NewStripe(d)
+	m := map[string]Handler{domain.EventCleanupRun: NewCleanup(d)}
+	for _, t := range domain.Catalogue {
+		m[t.Type] = s
 	}
+	return m
 }
 
 // msgState travels in the context of one message so that the dispatcher's own
@@ -127,7 +127,6 @@ func msgFields(msg domain.Message, orderID string) []zap.Field {
 
 var (
 	_ Handler = HandlerFunc(nil)
-	_ Handler = (*Payments)(nil)
-	_ Handler = (*Refunds)(nil)
+	_ Handler = (*Stripe)(nil)
 	_ Handler = (*Cleanup)(nil)
 )

@@ -308,7 +308,7 @@ func (d *redrive) handle(ctx context.Context, m domain.Message) error {
 		log.Info("would move back to the events queue", zap.String("dedupId", out.DedupID))
 		return nil
 	}
-	if _, err := cfg.Events.Send(ctx, out); err != nil {
+	if _, err := domain.Enqueue(ctx, cfg.Events, out); err != nil {
 		d.hold(m)
 		return fmt.Errorf("move DLQ message %s (event %s) back to the events queue: %w", m.ID, eventID(m), err)
 	}

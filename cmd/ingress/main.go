@@ -48,7 +48,7 @@ func newHandler(ctx context.Context, getenv func(string) string) (handler, func(
 	be := env.Backend
 	h, err := ingress.NewHandler(ingress.Config{
 		Queue: be.Events, Secrets: be.Secrets, Logger: env.Log,
-		Metrics: env.Metrics, Clock: domain.SystemClock{},
+		Metrics: env.Metrics, Clock: domain.SystemClock{}, Mode: env.Config.StripeMode,
 	})
 	if err != nil {
 		_ = env.Close()

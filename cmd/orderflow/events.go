@@ -87,7 +87,7 @@ Types orderflow does not handle are reported as ignored and not enqueued.`,
 			}
 			msg := ingress.Route(ev, raw, domain.SourceReplay)
 			msg.DedupID = fmt.Sprintf("%s#manual-%d", ev.ID, a.clock.Now().Unix())
-			if _, err := be.Events.Send(ctx, msg); err != nil {
+			if _, err := domain.Enqueue(ctx, be.Events, msg); err != nil {
 				return fmt.Errorf("enqueue event %s: %w", ev.ID, err)
 			}
 			a.log.Info("event enqueued for replay", zap.String("eventId", ev.ID), zap.String("eventType", ev.Type),
@@ -144,7 +144,7 @@ most 720h (30d). Prints {"listed":N,"enqueued":N,"ignored":N}.`,
 					return nil
 				}
 				msg := ingress.Route(ev, raw, domain.SourceReplay)
-				if _, err := be.Events.Send(ctx, msg); err != nil {
+				if _, err := domain.Enqueue(ctx, be.Events, msg); err != nil {
 					return fmt.Errorf("enqueue event %s: %w", ev.ID, err)
 				}
 				res.Enqueued++

@@ -18,7 +18,8 @@ import (
 func (a *app) ordersCommand() *cobra.Command {
 	return group("orders", "Create, read, list and correct orders",
 		a.ordersPutCommand(), a.ordersGetCommand(), a.ordersListCommand(),
-		a.ordersClearReviewCommand(), a.ordersMarkRefundedCommand(), a.ordersBackfillCommand(), a.ordersRefundCommand(),
+		a.ordersClearReviewCommand(), a.ordersMarkRefundedCommand(), a.ordersBackfillCommand(),
+		a.ordersLinkCommand(), a.ordersRefundCommand(),
 	)
 }
 

@@ -57,7 +57,7 @@ func (a *app) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	handler, err := ingress.NewHandler(ingress.Config{Queue: be.Events, Secrets: be.Secrets, Logger: a.log, Metrics: a.metrics, Clock: a.clock})
+	handler, err := ingress.NewHandler(ingress.Config{Queue: be.Events, Secrets: be.Secrets, Logger: a.log, Metrics: a.metrics, Clock: a.clock, Mode: a.cfg.StripeMode})
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func (a *app) scheduleCleanup(ctx context.Context, q domain.Queue) {
 		case <-ticker.C:
 		}
 		slot := a.clock.Now().Truncate(a.cfg.CleanupInterval).Unix()
-		_, err := q.Send(ctx, domain.OutgoingMessage{
+		_, err := domain.Enqueue(ctx, q, domain.OutgoingMessage{
 			Body:    []byte(`{"type":"cleanup.run"}`),
 			GroupID: domain.CleanupGroup,
 			DedupID: "cleanup-" + strconv.FormatInt(slot, 10),

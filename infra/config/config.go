@@ -39,7 +39,10 @@ type Config struct {
 	LogFormat                   string
 	StripeAPIBase               string
 
-	StripeSecretKey        string
+	StripeSecretKey string
+	// StripeMode is "live", "test" or "" (unknown): STRIPE_MODE, else the
+	// prefix of STRIPE_SECRET_KEY (SPEC §3 "Live and test mode").
+	StripeMode             string
 	StripeWebhookSecret    string
 	StripeSecretARN        string
 	StripeWebhookSecretARN string
@@ -122,6 +125,10 @@ func Load(getenv func(string) string) (Config, error) {
 	// but trimming keeps a pasted trailing newline from breaking verification.
 	str("STRIPE_SECRET_KEY", &c.StripeSecretKey)
 	str("STRIPE_WEBHOOK_SECRET", &c.StripeWebhookSecret)
+	str("STRIPE_MODE", &c.StripeMode)
+	if c.StripeMode == "" {
+		c.StripeMode = modeOfKey(c.StripeSecretKey)
+	}
 	str("STRIPE_SECRET_ARN", &c.StripeSecretARN)
 	str("STRIPE_WEBHOOK_SECRET_ARN", &c.StripeWebhookSecretARN)
 	dur("SECRETS_CACHE_TTL", &c.SecretsTTL)
@@ -191,6 +198,12 @@ func (c Config) Validate() error {
 	if c.StripeSecretKey != "" && !strings.HasPrefix(c.StripeSecretKey, "sk_") && !strings.HasPrefix(c.StripeSecretKey, "rk_") {
 		add("STRIPE_SECRET_KEY does not look like a Stripe secret key (sk_… or rk_…)")
 	}
+	switch c.StripeMode {
+	case "live", "test":
+	case "":
+	default:
+		add("STRIPE_MODE=%q: want live or test (or unset to take it from the secret key)", c.StripeMode)
+	}
 	for _, s := range strings.Split(c.StripeWebhookSecret, ",") {
 		if s = strings.TrimSpace(s); s != "" && !strings.HasPrefix(s, "whsec_") {
 			add("STRIPE_WEBHOOK_SECRET holds a value that is not a signing secret (whsec_…)")
@@ -224,4 +237,16 @@ func (c Config) RequireAWS(table, events, dlq bool) error {
 // CleanupAfter is CLEANUP_FAILED_PAYMENT_MINUTES as a duration.
 func (c Config) CleanupAfter() time.Duration {
 	return time.Duration(c.CleanupFailedPaymentMinutes) * time.Minute
+}
+
+// modeOfKey is the Stripe mode a secret or restricted key belongs to, "" when
+// the key says nothing (no key, or a Secrets Manager ARN read later).
+func modeOfKey(key string) string {
+	switch {
+	case strings.HasPrefix(key, "sk_live_"), strings.HasPrefix(key, "rk_live_"):
+		return "live"
+	case strings.HasPrefix(key, "sk_test_"), strings.HasPrefix(key, "rk_test_"):
+		return "test"
+	}
+	return ""
 }

@@ -24,7 +24,22 @@ const (
 	DLQMoved           = "DLQMoved"
 	DLQParked          = "DLQParked"
 	EventsDeadLettered = "EventsDeadLettered"
+	RefundFailed       = "RefundFailed"
+	DisputeOpened      = "DisputeOpened"
+	DisputeWon         = "DisputeWon"
+	DisputeLost        = "DisputeLost"
+	DuplicatePayment   = "DuplicatePayment"
+	OtherPaymentEvent  = "OtherPaymentEvent"
+	ModeMismatch       = "ModeMismatch"
 )
+
+// Names lists every metric orderflow emits; template.yaml's alarms and
+// domain.EffectMetrics may only use these (tests check both).
+var Names = []string{
+	EventsReceived, EventsApplied, ReviewFlagged, RefundFull, PaymentFailed, DLQMoved, DLQParked,
+	EventsDeadLettered, RefundFailed, DisputeOpened, DisputeWon, DisputeLost, DuplicatePayment,
+	OtherPaymentEvent, ModeMismatch,
+}
 
 // Recorder emits EMF lines. A nil *Recorder records nothing, so callers never
 // need to check whether metrics are configured.
@@ -53,7 +68,7 @@ func (r *Recorder) Count(name string, value int, dims map[string]string) {
 			"Timestamp": r.now().UnixMilli(),
 			"CloudWatchMetrics": []map[string]any{{
 				"Namespace":  Namespace,
-				"Dimensions": [][]string{keys},
+				"Dimensions": dimensionSets(keys),
 				"Metrics":    []map[string]string{{"Name": name, "Unit": "Count"}},
 			}},
 		},
@@ -69,4 +84,14 @@ func (r *Recorder) Count(name string, value int, dims map[string]string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, _ = r.w.Write(append(b, '\n'))
+}
+
+// dimensionSets publishes every metric also without dimensions, so one
+// CloudWatch alarm on the bare metric name sees every event whatever its
+// eventType or reason (template.yaml's alarms, SPEC §11).
+func dimensionSets(keys []string) [][]string {
+	if len(keys) == 0 {
+		return [][]string{{}}
+	}
+	return [][]string{{}, keys}
 }

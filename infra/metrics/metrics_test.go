@@ -29,7 +29,7 @@ func TestCountWritesEmbeddedMetricFormat(t *testing.T) {
 	}
 	m := line.AWS.CloudWatchMetrics
 	if line.Applied != 2 || line.EventType != "charge.refunded" || line.AWS.Timestamp == 0 || len(m) != 1 ||
-		m[0].Namespace != metrics.Namespace || len(m[0].Dimensions) != 1 || m[0].Dimensions[0][0] != "eventType" ||
+		m[0].Namespace != metrics.Namespace || len(m[0].Dimensions) != 2 || len(m[0].Dimensions[0]) != 0 || m[0].Dimensions[1][0] != "eventType" ||
 		m[0].Metrics[0].Name != metrics.EventsApplied || m[0].Metrics[0].Unit != "Count" {
 		t.Fatalf("unexpected EMF line: %s", buf.String())
 	}
