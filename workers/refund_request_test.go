@@ -55,26 +55,6 @@ func (b refundBundle) apply(t *testing.T, body []byte) {
 	}
 }
 
-// applyTransition applies one Stripe event to orderID through the
-// transition table directly, for types whose worker is not wired yet.
-func (b refundBundle) applyTransition(t *testing.T, orderID string, body []byte) {
-	t.Helper()
-	ev, err := domain.ParseEvent(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	trigger, err := domain.TriggerForEvent(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _, err = domain.Update(b.ctx, b.store, b.clock, orderID, ev.ID, func(o *domain.Order) (bool, error) {
-		return domain.Apply(o, domain.Change{Trigger: trigger, Event: &ev, Actor: domain.ActorStripe, At: b.clock.Now()})
-	})
-	if err != nil {
-		t.Fatalf("apply %s: %v", ev.Type, err)
-	}
-}
-
 func (b refundBundle) refundRequests() int {
 	n := 0
 	for _, r := range b.stripe.Requests() {
@@ -125,7 +105,7 @@ func TestRefundRequestLifecycle(t *testing.T) {
 
 	// The refund fails in Stripe: refund.failed arrives.
 	b.stripe.FailRefund(first.ID)
-	b.applyTransition(t, "ord_r", fixture(t, "2025-03-31.basil/refund.failed.json", "rf1", "ord_r", "pi_r", "re_fixture", first.ID))
+	b.apply(t, fixture(t, "2025-03-31.basil/refund.failed.json", "rf1", "ord_r", "pi_r", "re_fixture", first.ID))
 	if o := b.order(t, "ord_r"); o.Timeline[len(o.Timeline)-1].Type != domain.EntryRefundFailed {
 		t.Fatalf("timeline = %v", timelineTypes(o))
 	}
