@@ -2,6 +2,8 @@ package workers
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -87,4 +89,35 @@ func (a AccessChecker) Check(ctx context.Context, userID, productID string) (Acc
 		return strings.Compare(x.ID, y.ID)
 	})
 	return AccessDecision{Allowed: true, OrderID: first.ID, HTTPStatus: http.StatusOK}, nil
+}
+
+// ServeHTTP answers GET /v1/access?userId=…&productId=… with the decision's
+// status and body (SPEC §13); 400 without both parameters, 503 when the
+// store fails, with the admin API's error body. It does no authentication:
+// mount it behind the service-role check.
+func (a AccessChecker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeAccessError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET")
+		return
+	}
+	q := r.URL.Query()
+	d, err := a.Check(r.Context(), q.Get("userId"), q.Get("productId"))
+	switch {
+	case errors.Is(err, domain.ErrInvalid):
+		writeAccessError(w, http.StatusBadRequest, "invalid_request", "userId and productId are required")
+		return
+	case err != nil:
+		writeAccessError(w, http.StatusServiceUnavailable, "unavailable", "the orders store cannot answer; retry")
+		return
+	}
+	w.WriteHeader(d.HTTPStatus)
+	_ = json.NewEncoder(w).Encode(d)
+}
+
+func writeAccessError(w http.ResponseWriter, status int, code, msg string) {
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -121,6 +123,41 @@ func TestAccessCheck(t *testing.T) {
 			if len(store.Filters()) != listed {
 				t.Error("the kill switch still read the store")
 			}
+			t.Run("http", func(t *testing.T) {
+				srv := httptest.NewServer(check)
+				defer srv.Close()
+				killed := httptest.NewServer(off)
+				defer killed.Close()
+				for _, tt := range []struct {
+					base, query string
+					status      int
+					body        string
+				}{
+					{srv.URL, "userId=u_ok&productId=p_1", 200, `{"allowed":true,"orderId":"ord_ok1"}`},
+					{srv.URL, "userId=u_flag&productId=p_1", 423, `{"allowed":false,"reason":"requires_review","orderIds":["ord_f2","ord_f3"]}`},
+					{srv.URL, "userId=u_none&productId=p_1", 403, `{"allowed":false,"reason":"no_order"}`},
+					{killed.URL, "userId=u_ok&productId=p_1", 403, `{"allowed":false,"reason":"downloads_disabled"}`},
+					{srv.URL, "userId=u_ok", 400, `{"error":{"code":"invalid_request","message":"userId and productId are required"}}`},
+				} {
+					resp, err := http.Get(tt.base + "/v1/access?" + tt.query)
+					if err != nil {
+						t.Fatal(err)
+					}
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != tt.status || strings.TrimSpace(string(body)) != tt.body || resp.Header.Get("Content-Type") != "application/json" {
+						t.Errorf("GET ?%s = %d %s, want %d %s", tt.query, resp.StatusCode, body, tt.status, tt.body)
+					}
+				}
+				resp, err := http.Post(srv.URL+"/v1/access?userId=u_ok&productId=p_1", "text/plain", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusMethodNotAllowed {
+					t.Errorf("POST = %d, want 405", resp.StatusCode)
+				}
+			})
 			for _, args := range [][2]string{{"", "p_1"}, {"u_ok", " "}} {
 				if _, err := check.Check(ctx, args[0], args[1]); !errors.Is(err, domain.ErrInvalid) {
 					t.Errorf("Check(%q, %q): err = %v, want ErrInvalid", args[0], args[1], err)
