@@ -89,7 +89,16 @@ func (r RefundRequester) Refund(ctx context.Context, orderID, actorID, reason st
 		c.At = clock.Now()
 		return domain.Apply(o, c)
 	})
-	return updated, err
+	switch {
+	case err == nil, errors.Is(err, domain.ErrAlreadyRefunding):
+		return updated, err
+	case errors.Is(err, domain.ErrAlreadyRefunded):
+		// charge.refunded (of this refund, or another way the money went
+		// back) overtook this write: the order is where the refund leads.
+		return updated, nil
+	}
+	return domain.Order{}, fmt.Errorf("order %s: Stripe refund %s was created but not recorded; run the same request again to record it (its idempotency key returns the same refund): %w",
+		o.ID, refund.ID, err)
 }
 
 // refundEnded reports whether the order's timeline already has the failure

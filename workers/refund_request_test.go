@@ -1,11 +1,13 @@
 package workers_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/orderflow/orderflow/domain"
@@ -258,4 +260,90 @@ func TestRefundRequestAgainstStripeMock(t *testing.T) {
 	if id := fmt.Sprint(o.Timeline[len(o.Timeline)-1].Meta["refundId"]); !strings.HasPrefix(id, "re_") {
 		t.Fatalf("refundId = %q", id)
 	}
+}
+
+// hookCreator calls after once Stripe made the refund, before the
+// requester records it: the webhooks that can overtake that write.
+type hookCreator struct {
+	inner workers.RefundCreator
+	after func(stripeapi.Refund)
+}
+
+func (h hookCreator) CreateRefund(ctx context.Context, p stripeapi.RefundParams) (stripeapi.Refund, error) {
+	r, err := h.inner.CreateRefund(ctx, p)
+	if err == nil && h.after != nil {
+		h.after(r)
+	}
+	return r, err
+}
+
+// failingSaves is the store with writes failing while fail is set.
+type failingSaves struct {
+	domain.Store
+	fail *atomic.Bool
+}
+
+func (s failingSaves) Save(ctx context.Context, o domain.Order, v int64, eventID string) error {
+	if s.fail.Load() {
+		return errors.New("connection reset")
+	}
+	return s.Store.Save(ctx, o, v, eventID)
+}
+
+func TestRefundRequestRaces(t *testing.T) {
+	t.Parallel()
+	t.Run("charge.refunded overtakes the write", func(t *testing.T) {
+		t.Parallel()
+		b := setupRefund(t)
+		b.paidOrder(t, "ord_o")
+		b.req.Stripe = hookCreator{inner: b.req.Stripe, after: func(r stripeapi.Refund) {
+			b.apply(t, fixture(t, "charge.refunded.json", "cr_o", "ord_o", "pi_r", "re_fixture", r.ID, `"created": 1700000000`, `"created": 1700000100`))
+		}}
+		o, err := b.req.Refund(b.ctx, "ord_o", "adm_7", "")
+		if err != nil || o.Status != domain.StatusRefunded {
+			t.Fatalf("Refund = %s, %v; want the refunded order and no error", o.Status, err)
+		}
+	})
+	t.Run("refund.failed overtakes the write", func(t *testing.T) {
+		t.Parallel()
+		b := setupRefund(t)
+		b.paidOrder(t, "ord_f")
+		inner := b.req.Stripe
+		b.req.Stripe = hookCreator{inner: inner, after: func(r stripeapi.Refund) {
+			b.stripe.FailRefund(r.ID)
+			b.apply(t, fixture(t, "2025-03-31.basil/refund.failed.json", "rf_f", "ord_f", "pi_r", "re_fixture", r.ID))
+		}}
+		o, err := b.req.Refund(b.ctx, "ord_f", "adm_7", "")
+		if err != nil || countType(o, domain.EntryRefundRequested) != 0 {
+			t.Fatalf("Refund: %v, timeline %v; want no refund_requested after its failure", err, timelineTypes(o))
+		}
+		b.req.Stripe = inner
+		if _, err := b.req.Refund(b.ctx, "ord_f", "adm_7", ""); err != nil {
+			t.Fatalf("a new attempt after the failure: %v", err)
+		}
+		if r := b.stripe.Refunds(); len(r) != 2 || r[1].IdempotencyKey != "orderflow-refund-ord_f-1" {
+			t.Fatalf("refunds = %+v", r)
+		}
+	})
+	t.Run("write fails after Stripe, the retry records the same refund", func(t *testing.T) {
+		t.Parallel()
+		b := setupRefund(t)
+		b.paidOrder(t, "ord_w")
+		fail := &atomic.Bool{}
+		fail.Store(true)
+		b.req.Store = failingSaves{Store: b.store, fail: fail}
+		_, err := b.req.Refund(b.ctx, "ord_w", "adm_7", "duplicate")
+		if err == nil || !strings.Contains(err.Error(), "was created but not recorded") || !strings.Contains(err.Error(), "run the same request again") {
+			t.Fatalf("err = %v", err)
+		}
+		fail.Store(false)
+		o, err := b.req.Refund(b.ctx, "ord_w", "adm_7", "duplicate")
+		if err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+		refunds := b.stripe.Refunds()
+		if len(refunds) != 1 || fmt.Sprint(o.Timeline[len(o.Timeline)-1].Meta["refundId"]) != refunds[0].ID {
+			t.Fatalf("refunds %+v, timeline %+v", refunds, o.Timeline)
+		}
+	})
 }
