@@ -9,7 +9,7 @@ STRIPE_MOCK_VERSION := v0.203.0
 # Whole-suite budget: CI allows far more, but a hang should fail fast and loudly.
 TEST_TIMEOUT ?= 12m
 
-.PHONY: help run test bench lint build prereqs tools clean
+.PHONY: help run test bench fuzz lint build prereqs tools clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## (.*)/  \1\t\2/' | expand -t 36
@@ -17,6 +17,8 @@ help: ## list the targets
 run: prereq-go ## run the whole pipeline locally on SQLite (ingress, workers, cleanup schedule)
 	$(GO) run ./cmd/orderflow serve --log-format $${ORDERFLOW_LOG_FORMAT:-console}
 
+# go test also runs every fuzz target on its seed corpus
+# (<package>/testdata/fuzz/<FuzzName>), so `make test` covers the seeds.
 test: prereqs tools ## run every test, emulators included (installs dynalite and stripe-mock first)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
@@ -27,6 +29,21 @@ BENCH_TIME ?= 1s
 
 bench: prereq-go ## run the benchmarks and print a table; ratios compare variants measured in the same run
 	@set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) $(BENCH_PKGS) | tee .bench.out | awk -f bench.awk
+
+.PHONY: load
+LOAD_FLAGS ?=
+load: prereq-go ## measure serve on SQLite against this machine's limits, one table (LOAD_SECONDS=5 per phase; LOAD_FLAGS for more)
+	$(GO) run ./cmd/load $(LOAD_FLAGS)
+
+# Each target as package:FuzzName; go test fuzzes one target per run.
+FUZZ_TARGETS := ./ingress:FuzzSignatureHeader ./domain:FuzzParseEvent ./domain:FuzzQueueID ./domain:FuzzDecodeStrict
+FUZZ_TIME ?= 1m
+
+fuzz: prereq-go ## fuzz the signature header, event envelope, routing key and strict JSON, FUZZ_TIME (1m) each; failures land in testdata/fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzzing $${t#*:} in $${t%%:*} for $(FUZZ_TIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZ_TIME) -fuzzminimizetime 10s $${t%%:*}; \
+	done
 
 lint: prereq-go ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi

@@ -7,12 +7,13 @@
 # Including this file must not change the including Makefile's default goal.
 LAMBDA_MK_DEFAULT_GOAL := $(.DEFAULT_GOAL)
 
-LAMBDA_FUNCTIONS := IngressFunction WorkerFunction CleanupFailedPaymentsFunction ReplayFunction
+LAMBDA_FUNCTIONS := IngressFunction WorkerFunction CleanupFailedPaymentsFunction ReplayFunction AdminFunction
 
 LAMBDA_CMD_IngressFunction               := ./cmd/ingress
 LAMBDA_CMD_WorkerFunction                := ./cmd/worker
 LAMBDA_CMD_CleanupFailedPaymentsFunction := ./cmd/cleanup
 LAMBDA_CMD_ReplayFunction                := ./cmd/replay
+LAMBDA_CMD_AdminFunction                 := ./cmd/admin
 
 LAMBDA_BIN_DIR ?= bin/lambda
 

@@ -25,6 +25,9 @@ var (
 	ErrAlreadyRefunding = errors.New("already refunding")
 	// ErrAlreadyLinked means the order has another payment intent.
 	ErrAlreadyLinked = errors.New("already linked to payment intent")
+	// ErrMessageTooLarge means a queue refused a message over SQS's size
+	// limit (body and attributes); adapters wrap it together with ErrInvalid.
+	ErrMessageTooLarge = errors.New("message too large for the queue")
 	// ErrInvalid means the input is malformed; retrying it cannot help.
 	ErrInvalid = errors.New("invalid input")
 )

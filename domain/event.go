@@ -176,8 +176,10 @@ func ParseEvent(raw []byte) (Event, error) {
 	return ev, nil
 }
 
-// decodeEventJSON is the one JSON decoder for Stripe bodies.
-var decodeEventJSON = func(data []byte, v any) error { return json.Unmarshal(data, v) }
+// decodeEventJSON is the one JSON decoder for Stripe bodies: strict
+// (DecodeStrict), so a signed body with an added "TYPE" or a repeated key is
+// refused rather than read differently than Stripe's own libraries read it.
+func decodeEventJSON(data []byte, v any) error { return DecodeStrict(data, v) }
 
 // objectKind is the kind of data.object: the catalogue's word for the type,
 // else the object's own "object" field.

@@ -96,3 +96,20 @@ func TestRouteMakesGroupAndDedupIDsValidForSQS(t *testing.T) {
 		t.Error("two different ids share a digest")
 	}
 }
+
+// Issue 12, input 4: a signed event with an added "TYPE" key, or a key
+// repeated, is refused instead of being read differently than Stripe's own
+// libraries read it.
+func TestParseEventIsStrictAboutKeys(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{"id":"evt_1","type":"charge.refunded","TYPE":"payment_intent.succeeded","data":{"object":{"id":"ch_1","object":"charge"}}}`,
+		`{"id":"evt_1","type":"charge.refunded","type":"payment_intent.succeeded","data":{"object":{"id":"ch_1","object":"charge"}}}`,
+		`{"id":"evt_1","type":"charge.refunded","data":{"object":{"id":"ch_1","object":"charge","Amount_Refunded":5}}}`,
+		`{"id":"evt_1","type":"charge.refunded","data":{"object":{"id":"ch_1","object":"charge"}}} trailing`,
+	} {
+		if _, err := domain.ParseEvent([]byte(body)); !errors.Is(err, domain.ErrInvalid) || !domain.IsPermanent(err) {
+			t.Errorf("%s: err = %v, want a permanent ErrInvalid", body, err)
+		}
+	}
+}

@@ -203,12 +203,52 @@ func NewOrder(o Order, now time.Time) (Order, error) {
 // Validate reports every problem with the record at once.
 func (o Order) Validate() error {
 	var problems []string
-	if strings.TrimSpace(o.ID) == "" {
-		problems = append(problems, "id is required")
+	// Ids are keys: id of the table, userId and sellerId of UserIndex and
+	// SellerIndex. DynamoDB refuses a partition key value over 2,048 bytes
+	// and a sort key value over 1,024 (Amazon DynamoDB Developer Guide,
+	// "Constraints in Amazon DynamoDB", "Partition keys and sort keys"), and
+	// SQLite has no limit, so without a bound of our own the backends would
+	// disagree; 1,024 fits either kind of key. Invisible characters are
+	// refused because an id that prints like another is a different key:
+	// control characters, and the Unicode bidi controls that reorder what
+	// a terminal shows (the "Trojan Source" set).
+	const maxIDBytes = 1024
+	checkID := func(field, id string, required bool) {
+		var why string
+		switch {
+		case id == "":
+			if required {
+				problems = append(problems, field+" is required")
+			}
+			return
+		case len(id) > maxIDBytes:
+			why = fmt.Sprintf("is %d bytes, more than %d", len(id), maxIDBytes)
+		case strings.ToValidUTF8(id, "") != id:
+			why = "is not valid UTF-8"
+		case strings.TrimSpace(id) != id:
+			why = "has leading or trailing space"
+		default:
+			for _, r := range id {
+				switch {
+				case r < 0x20 || r >= 0x7f && r < 0xa0: // C0, DEL and C1, as unicode.IsControl
+					why = fmt.Sprintf("holds control character %U", r)
+				case r == '\u061C', r == '\u200E', r == '\u200F', r >= '\u202A' && r <= '\u202E', r >= '\u2066' && r <= '\u2069':
+					why = fmt.Sprintf("holds bidi control %U", r)
+				}
+				if why != "" {
+					break
+				}
+			}
+		}
+		if why != "" {
+			problems = append(problems, field+" "+why)
+		}
 	}
-	if o.UserID == "" {
-		problems = append(problems, "userId is required")
-	}
+	checkID("id", o.ID, true)
+	checkID("userId", o.UserID, true)
+	// Optional: an order may not know its seller or product yet.
+	checkID("sellerId", o.SellerID, false)
+	checkID("productId", o.ProductID, false)
 	if o.Amount < 0 {
 		problems = append(problems, "amount must not be negative")
 	}

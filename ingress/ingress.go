@@ -32,6 +32,10 @@ const Path = "/webhooks/stripe"
 const (
 	DefaultTolerance       = 300 * time.Second
 	DefaultMaxBody   int64 = 256 << 10
+	// DefaultMaxInFlight bounds concurrent webhook requests: at the 256 KiB
+	// body limit that is 16 MiB of bodies, and Stripe retries what is turned
+	// away. Lambda needs no bound of its own (one request per instance).
+	DefaultMaxInFlight = 64
 )
 
 // SignatureHeader is the header Stripe signs webhooks in.
@@ -58,8 +62,13 @@ type Config struct {
 	Tolerance time.Duration     // 0 → DefaultTolerance
 	MaxBody   int64             // 0 → DefaultMaxBody
 	// Mode is the Stripe mode this deployment serves: "live", "test", or ""
-	// when unknown (SPEC §3 "Live and test mode"); see ModeFromEnv.
+	// when unknown (SPEC §3 "Live and test mode"; config derives it from
+	// STRIPE_MODE or the secret key's prefix).
 	Mode string
+	// MaxInFlight bounds the webhook requests handled at once; beyond it the
+	// handler answers 503 with Retry-After without reading the body.
+	// 0 → DefaultMaxInFlight.
+	MaxInFlight int
 }
 
 // withDefaults fills the zero fields.
@@ -75,6 +84,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBody == 0 {
 		c.MaxBody = DefaultMaxBody
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
 	}
 	return c
 }
@@ -97,6 +109,9 @@ func (c Config) Validate() error {
 	if c.MaxBody < 0 {
 		problems = append(problems, fmt.Sprintf("MaxBody %d must not be negative", c.MaxBody))
 	}
+	if c.MaxInFlight < 0 {
+		problems = append(problems, fmt.Sprintf("MaxInFlight %d must not be negative", c.MaxInFlight))
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: ingress config: %s", domain.ErrInvalid, strings.Join(problems, "; "))
 	}
@@ -107,6 +122,8 @@ func (c Config) Validate() error {
 type Handler struct {
 	cfg Config
 	log *zap.Logger
+	// inFlight holds one token per request being handled (a semaphore).
+	inFlight chan struct{}
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -117,7 +134,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Handler{cfg: cfg, log: cfg.Logger.Named("ingress")}, nil
+	return &Handler{cfg: cfg, log: cfg.Logger.Named("ingress"), inFlight: make(chan struct{}, cfg.MaxInFlight)}, nil
 }
 
 // Stripe modes (SPEC §3 "Live and test mode").
@@ -134,6 +151,15 @@ func Route(ev domain.Event, raw []byte, source string) domain.OutgoingMessage {
 	return domain.Route(ev, raw, source)
 }
 
+// route is Route without the copy, for the handler: the body buffer is its
+// own and never reused, and a copy of up to 256 KiB per request is what made
+// concurrent large posts expensive.
+func route(ev domain.Event, raw []byte, source string) domain.OutgoingMessage {
+	m := domain.Route(ev, nil, source)
+	m.Body = raw
+	return m
+}
+
 // ServeHTTP answers one webhook delivery (SPEC §4).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasSuffix(r.URL.Path, Path) {
@@ -143,6 +169,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed; Stripe webhooks are POSTed to %s", r.Method, Path))
+		return
+	}
+	// Turned away before the body is read, so a flood costs no memory; Stripe
+	// retries a 503 like any other 5xx.
+	select {
+	case h.inFlight <- struct{}{}:
+		defer func() { <-h.inFlight }()
+	default:
+		h.log.Warn("webhook turned away: too many requests in flight", zap.Int("maxInFlight", h.cfg.MaxInFlight))
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("more than %d webhook requests in flight; retry later (Stripe retries automatically)", h.cfg.MaxInFlight))
 		return
 	}
 	ctx := r.Context()
@@ -170,7 +207,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("signature is valid but the body is not a Stripe event: %v", err))
 		return
 	}
-	msg := Route(ev, raw, domain.SourceWebhook)
+	msg := route(ev, raw, domain.SourceWebhook)
 	fields := []zap.Field{
 		zap.String(logging.FieldEventID, ev.ID),
 		zap.String(logging.FieldEventType, ev.Type),
@@ -193,11 +230,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	id, err := domain.Enqueue(ctx, h.cfg.Queue, msg)
+	if errors.Is(err, domain.ErrMessageTooLarge) {
+		// Under MaxBody but over the queue's limit once the attributes are
+		// counted (SQS counts both): the same answer as an oversized body.
+		h.log.Warn("webhook event too large for the queue with its attributes", append(fields, zap.Error(err))...)
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("event %s is too large to enqueue with its attributes: %v", ev.ID, err))
+		return
+	}
 	if errors.Is(err, domain.ErrInvalid) {
-		// The queue refuses this message for good (SQS's own limits): a
-		// retry cannot help, so tell Stripe 400 instead of 503 for 3 days.
-		h.log.Error("webhook event refused by the queue as invalid", append(fields, zap.Error(err))...)
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("event %s cannot be queued: %v", ev.ID, err))
+		// The queue refused the message itself (an id or a size SQS would
+		// refuse too): a retry sends the same bytes and fails the same way,
+		// so a 5xx would only make Stripe retry for three days (issue 12,
+		// item 3). Other failures, even permanent ones such as a missing
+		// queue, are ours to fix, and Stripe's retries then deliver the
+		// event: 503.
+		h.log.Warn("webhook event refused by the queue as invalid", append(fields, zap.Error(err))...)
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("signature is valid but the event cannot be enqueued: %v", err))
 		return
 	}
 	if err != nil {
@@ -211,7 +259,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // readBody reads at most MaxBody+1 bytes so an oversized body is detected
-// without buffering it.
+// without buffering it. With a Content-Length (Stripe always sends one) the
+// body is read into one buffer of exactly that size: io.ReadAll's doubling
+// would allocate about twice the body on the way.
 func (h *Handler) readBody(r *http.Request) ([]byte, int, error) {
 	tooLarge := fmt.Errorf("request body is larger than the %d-byte limit", h.cfg.MaxBody)
 	if r.ContentLength > h.cfg.MaxBody {
@@ -219,6 +269,19 @@ func (h *Handler) readBody(r *http.Request) ([]byte, int, error) {
 	}
 	if r.Body == nil {
 		return nil, 0, nil
+	}
+	if r.ContentLength >= 0 {
+		raw := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, raw); err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("could not read the request body: %w", err)
+		}
+		// net/http never reads past Content-Length; other callers might
+		// pass a longer body, which must not slip past the limit.
+		var one [1]byte
+		if n, _ := r.Body.Read(one[:]); n > 0 {
+			return nil, http.StatusBadRequest, errors.New("request body is longer than its Content-Length")
+		}
+		return raw, 0, nil
 	}
 	raw, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxBody+1))
 	if err != nil {
@@ -242,6 +305,11 @@ func (h *Handler) verify(ctx context.Context, raw []byte, header string) (int, e
 	verr := verifySignature(raw, header, secrets, now, h.cfg.Tolerance)
 	if verr == nil {
 		return 0, nil
+	}
+	if !errors.Is(verr, errNoMatchingSig) {
+		// A missing, malformed or stale header fails with any secret, so
+		// refetching them cannot help.
+		return http.StatusBadRequest, verr
 	}
 	refreshed, err := h.cfg.Secrets.RefreshWebhookSecrets(ctx)
 	if err != nil {

@@ -32,7 +32,7 @@ func (a *app) dlqCommand() *cobra.Command {
 		Example: "  orderflow dlq list | jq -r 'select(.eventType==\"charge.refunded\") | .eventId'",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			be, err := a.open(cmd.Context(), backend.Parts{DLQ: true})
+			be, err := a.open(cmd.Context(), backend.Parts{DLQ: true, ReadOnly: true})
 			if err != nil {
 				return err
 			}

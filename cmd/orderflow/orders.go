@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,11 +37,11 @@ func (a *app) ordersPutCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Strict: one JSON value, keys exactly as SPEC §2 spells them and
+			// no unknown ones, so what is stored is what the file says.
 			var o domain.Order
-			dec := json.NewDecoder(bytes.NewReader(raw))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&o); err != nil {
-				return fmt.Errorf("%s is not an order: %v", file, err)
+			if err := domain.DecodeStrictKnown(raw, &o); err != nil {
+				return fmt.Errorf("%s is not an order: %v", inputName(file), err)
 			}
 			o, err = domain.NewOrder(o, a.clock.Now())
 			if err != nil {
@@ -66,15 +64,38 @@ func (a *app) ordersPutCommand() *cobra.Command {
 	return c
 }
 
+// maxInput bounds what readInput takes: an order is a few KB, and a bound
+// keeps a wrong file (a log, a dump) from being read whole into memory.
+const maxInput = 1 << 20
+
+// readInput reads file, or standard input for "-", and refuses more than
+// maxInput bytes with a clear error instead of cutting the input short.
 func readInput(file string, stdin io.Reader) ([]byte, error) {
-	if file == "-" {
-		return io.ReadAll(io.LimitReader(stdin, 1<<20))
+	r := stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", file, errors.Unwrap(err))
+		}
+		defer f.Close()
+		r = f
 	}
-	raw, err := os.ReadFile(file)
+	raw, err := io.ReadAll(io.LimitReader(r, maxInput+1))
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", file, errors.Unwrap(err))
+		return nil, fmt.Errorf("read %s: %w", inputName(file), err)
+	}
+	if len(raw) > maxInput {
+		return nil, fmt.Errorf("%s is larger than 1 MiB; an order is a single small JSON object", inputName(file))
 	}
 	return raw, nil
+}
+
+// inputName is how messages name the -f argument.
+func inputName(file string) string {
+	if file == "-" {
+		return "standard input"
+	}
+	return file
 }
 
 func (a *app) ordersGetCommand() *cobra.Command {
@@ -84,7 +105,7 @@ func (a *app) ordersGetCommand() *cobra.Command {
 		Example: "  orderflow orders get ord_123",
 		Args:    exactArgs(1, "one order id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			be, err := a.open(cmd.Context(), backend.Parts{Store: true})
+			be, err := a.open(cmd.Context(), backend.Parts{Store: true, ReadOnly: true})
 			if err != nil {
 				return err
 			}
@@ -125,7 +146,7 @@ func (a *app) ordersListCommand() *cobra.Command {
 			if cmd.Flags().Changed("requires-review") {
 				f.RequiresReview = &review
 			}
-			be, err := a.open(cmd.Context(), backend.Parts{Store: true})
+			be, err := a.open(cmd.Context(), backend.Parts{Store: true, ReadOnly: true})
 			if err != nil {
 				return err
 			}

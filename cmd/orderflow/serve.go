@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
+	"golang.org/x/term"
 
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/infra/backend"
@@ -25,8 +26,11 @@ import (
 	"github.com/orderflow/orderflow/workers"
 )
 
-// workerLoops is how many receive loops serve runs. FIFO group blocking in the
-// queue keeps each payment's events in order however many loops there are.
+// workerLoops is how many receive loops serve runs, so that one loop
+// settling a batch does not keep the next batch waiting; within a batch the
+// dispatcher works on up to ORDERFLOW_WORKER_CONCURRENCY groups at once. FIFO
+// group blocking in the queue keeps each payment's events in order however
+// many loops there are: two loops never hold messages of one group.
 const workerLoops = 4
 
 // shutdownGrace bounds the HTTP drain on SIGTERM; queued work is never lost
@@ -64,17 +68,16 @@ func (a *app) serve(ctx context.Context) error {
 	dispatcher, err := workers.NewDispatcher(workers.Config{
 		Handlers: workers.StandardHandlers(a.deps(be)), DeadLetter: be.DLQ,
 		Logger: a.log, Metrics: a.metrics, Clock: a.clock, RetryBudget: workers.RetryBudget(a.cfg.VisibilityTimeout),
+		BatchTime: workers.BatchTime(a.cfg.VisibilityTimeout), Concurrency: a.cfg.WorkerConcurrency,
 	})
 	if err != nil {
 		return err
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
+	mux.Handle("GET /healthz", healthHandler(be))
 	mux.Handle("/", handler)
+	go a.watchDatabase(ctx, be)
 	listener, err := net.Listen("tcp", a.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
@@ -92,9 +95,15 @@ func (a *app) serve(ctx context.Context) error {
 	}
 	fmt.Fprintln(a.stderr)
 	if generated != "" {
-		// A development secret made by this install, not a Stripe one: printing
-		// it is how the developer signs test events.
-		fmt.Fprintf(a.stderr, "orderflow: webhook signing secret (dev, kept in %s): %s\n", generated, a.cfg.StripeWebhookSecret)
+		// A development secret made by this install, not a Stripe one: showing
+		// it is how the developer signs test events. Only on a terminal,
+		// though: a pipe or a service manager keeps what it collects in logs
+		// that others read, and the file is there for whoever needs the value.
+		if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			fmt.Fprintf(a.stderr, "orderflow: webhook signing secret (dev, kept in %s): %s\n", generated, a.cfg.StripeWebhookSecret)
+		} else {
+			fmt.Fprintf(a.stderr, "orderflow: webhook signing secret (dev) is kept in %s; it is shown only when stderr is a terminal\n", generated)
+		}
 	}
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))

@@ -51,6 +51,10 @@ type Parts struct {
 	Store  bool
 	Events bool // the events queue
 	DLQ    bool // the dead-letter queue
+	// ReadOnly opens the SQLite database for reading only (orders get and
+	// list, dlq list): it works on a read-only copy, creates nothing, and
+	// every write fails with a clear error. The AWS backend ignores it.
+	ReadOnly bool
 }
 
 // All is every part.
@@ -64,8 +68,12 @@ type Backend struct {
 	Secrets SecretSource
 	// AWS is the SDK configuration on the aws backend (zero on SQLite unless
 	// secrets come from Secrets Manager).
-	AWS   aws.Config
-	close func() error
+	AWS aws.Config
+	// Health reports, with the reason, when the backend cannot accept events
+	// now (SQLite: the file gone or replaced, not writable, full, corrupt).
+	// Nil when there is nothing local to check (AWS).
+	Health func(ctx context.Context) error
+	close  func() error
 }
 
 // Close releases the database or connections.

@@ -12,11 +12,16 @@ import (
 
 // openSQLite opens the embedded default: store and both queues in one file.
 func openSQLite(ctx context.Context, cfg config.Config, parts Parts, b *Backend) error {
-	db, err := sqlite.Open(ctx, cfg.DBPath)
+	var opts []sqlite.Option
+	if parts.ReadOnly {
+		opts = append(opts, sqlite.ReadOnly())
+	}
+	db, err := sqlite.Open(ctx, cfg.DBPath, opts...)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", cfg.DBPath, err)
 	}
 	b.close = db.Close
+	b.Health = db.Check
 	b.Store = sqlite.NewStore(db)
 	if !parts.Events && !parts.DLQ {
 		return nil

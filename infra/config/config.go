@@ -24,6 +24,11 @@ const (
 // rotation always reaches every container within a quarter of an hour.
 const maxSecretsTTL = 15 * time.Minute
 
+// maxWorkerConcurrency is the most groups of a batch a worker handles at
+// once (workers.MaxConcurrency); a batch holds at most 10 messages, so more
+// than that only matters if batches grow.
+const maxWorkerConcurrency = 100
+
 // Config is every tunable of orderflow. Secret values are kept here but never
 // printed: String and errors name variables, not values.
 type Config struct {
@@ -33,6 +38,7 @@ type Config struct {
 	VisibilityTimeout           time.Duration
 	MaxReceives                 int
 	MaxReplays                  int
+	WorkerConcurrency           int
 	CleanupInterval             time.Duration
 	CleanupFailedPaymentMinutes int
 	LogLevel                    string
@@ -73,6 +79,7 @@ func Defaults() Config {
 		VisibilityTimeout:           30 * time.Second,
 		MaxReceives:                 5,
 		MaxReplays:                  3,
+		WorkerConcurrency:           10,
 		CleanupInterval:             5 * time.Minute,
 		CleanupFailedPaymentMinutes: 60,
 		LogLevel:                    "info",
@@ -125,6 +132,7 @@ func Load(getenv func(string) string) (Config, error) {
 	dur("ORDERFLOW_VISIBILITY_TIMEOUT", &c.VisibilityTimeout)
 	num("ORDERFLOW_MAX_RECEIVES", &c.MaxReceives)
 	num("MAX_REPLAYS", &c.MaxReplays)
+	num("ORDERFLOW_WORKER_CONCURRENCY", &c.WorkerConcurrency)
 	dur("ORDERFLOW_CLEANUP_INTERVAL", &c.CleanupInterval)
 	num("CLEANUP_FAILED_PAYMENT_MINUTES", &c.CleanupFailedPaymentMinutes)
 	str("LOG_LEVEL", &c.LogLevel)
@@ -191,6 +199,9 @@ func (c Config) Validate() error {
 		// 0 would park every dead-lettered message for good: redrive could
 		// never move anything, which is never what an operator means.
 		add("MAX_REPLAYS=%d: want at least 1", c.MaxReplays)
+	}
+	if c.WorkerConcurrency < 1 || c.WorkerConcurrency > maxWorkerConcurrency {
+		add("ORDERFLOW_WORKER_CONCURRENCY=%d: want 1 to %d", c.WorkerConcurrency, maxWorkerConcurrency)
 	}
 	if c.CleanupInterval < time.Second {
 		add("ORDERFLOW_CLEANUP_INTERVAL=%s: want at least 1s", c.CleanupInterval)

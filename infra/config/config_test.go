@@ -56,3 +56,35 @@ func TestEveryProblemReportedAtOnceWithoutSecrets(t *testing.T) {
 		t.Fatal("error leaks the secret value")
 	}
 }
+
+func TestStripeModeFromEnvOrKeyPrefix(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ mode, key, want string }{
+		{"", "", ""}, {"", "sk_live_abc", "live"}, {"", "rk_test_abc", "test"}, {"test", "sk_live_abc", "test"},
+	} {
+		c, err := config.Load(func(k string) string {
+			return map[string]string{"STRIPE_MODE": tc.mode, "STRIPE_SECRET_KEY": tc.key}[k]
+		})
+		if err != nil || c.StripeMode != tc.want {
+			t.Errorf("STRIPE_MODE=%q key=%q: mode %q err %v, want %q", tc.mode, tc.key, c.StripeMode, err, tc.want)
+		}
+	}
+	if _, err := config.Load(func(k string) string { return map[string]string{"STRIPE_MODE": "prod"}[k] }); err == nil || !strings.Contains(err.Error(), "STRIPE_MODE") {
+		t.Errorf("STRIPE_MODE=prod: %v, want an error naming it", err)
+	}
+}
+
+func TestWorkerConcurrency(t *testing.T) {
+	t.Parallel()
+	if c, err := config.Load(env(nil)); err != nil || c.WorkerConcurrency != 10 {
+		t.Fatalf("default = %d, %v; want 10", c.WorkerConcurrency, err)
+	}
+	if c, err := config.Load(env(map[string]string{"ORDERFLOW_WORKER_CONCURRENCY": "3"})); err != nil || c.WorkerConcurrency != 3 {
+		t.Fatalf("override = %d, %v; want 3", c.WorkerConcurrency, err)
+	}
+	for _, bad := range []string{"0", "-1", "101", "lots"} {
+		if _, err := config.Load(env(map[string]string{"ORDERFLOW_WORKER_CONCURRENCY": bad})); err == nil || !strings.Contains(err.Error(), "ORDERFLOW_WORKER_CONCURRENCY") {
+			t.Errorf("ORDERFLOW_WORKER_CONCURRENCY=%s: err = %v, want it named", bad, err)
+		}
+	}
+}

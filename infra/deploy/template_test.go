@@ -21,6 +21,7 @@ import (
 	"github.com/awslabs/goformation/v7/intrinsics"
 
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/infra/sqs"
 )
 
 const (
@@ -29,12 +30,13 @@ const (
 	repoRoot     = "../.."
 )
 
-// The four Lambda functions and the command each one is built from.
+// The Lambda functions and the command each one is built from.
 var functionCmds = map[string]string{
 	"IngressFunction":               "./cmd/ingress",
 	"WorkerFunction":                "./cmd/worker",
 	"CleanupFailedPaymentsFunction": "./cmd/cleanup",
 	"ReplayFunction":                "./cmd/replay",
+	"AdminFunction":                 "./cmd/admin",
 }
 
 // symbolic keeps references readable instead of letting goformation resolve
@@ -43,13 +45,21 @@ var functionCmds = map[string]string{
 // becomes "${X}", GetAtt X.Attr becomes "${X.Attr}", and a Sub string stays
 // as written ("${OrdersTable.Arn}/index/*"), so all three read alike.
 // Condition functions are kept as they are so conditions can be inspected.
-func symbolic() *intrinsics.ProcessorOptions {
+//
+// numbers maps Number parameters (intParams) to their defaults: goformation's typed
+// structs cannot hold "${X}" in an integer field (RetentionInDays), so for
+// the typed parse a Ref to such a parameter becomes its default, as
+// goformation itself resolves parameters; the raw document keeps "${X}".
+func symbolic(numbers map[string]float64) *intrinsics.ProcessorOptions {
 	keep := func(name string, input, _ interface{}) interface{} {
 		return map[string]interface{}{name: input}
 	}
 	return &intrinsics.ProcessorOptions{
 		IntrinsicHandlerOverrides: map[string]intrinsics.IntrinsicHandler{
 			"Ref": func(_ string, input, _ interface{}) interface{} {
+				if n, ok := numbers[fmt.Sprint(input)]; ok {
+					return n
+				}
 				return fmt.Sprintf("${%v}", input)
 			},
 			"Fn::GetAtt": func(_ string, input, _ interface{}) interface{} {
@@ -94,6 +104,11 @@ type stack struct {
 	raw map[string]interface{}
 }
 
+// intParams are the Number parameters referenced from fields goformation
+// types as integers (RetentionInDays); see symbolic. Others, such as
+// CleanupFailedPaymentMinutes in environment variables, stay "${X}".
+var intParams = []string{"LogRetentionDays"}
+
 // parseMu serialises goformation: its intrinsic-tag resolution shares a map
 // across calls, and parallel tests parsing at once crash with a concurrent
 // map write.
@@ -103,21 +118,25 @@ func load(t *testing.T) stack {
 	t.Helper()
 	parseMu.Lock()
 	defer parseMu.Unlock()
-	tpl, err := goformation.OpenWithOptions(templatePath, symbolic())
-	if err != nil {
-		t.Fatalf("goformation cannot parse %s: %v", templatePath, err)
-	}
 	data, err := os.ReadFile(templatePath)
 	if err != nil {
 		t.Fatalf("read template: %v", err)
 	}
-	processed, err := intrinsics.ProcessYAML(data, symbolic())
+	processed, err := intrinsics.ProcessYAML(data, symbolic(nil))
 	if err != nil {
 		t.Fatalf("process template: %v", err)
 	}
 	var raw map[string]interface{}
 	if err := json.Unmarshal(processed, &raw); err != nil {
 		t.Fatalf("decode processed template: %v", err)
+	}
+	numbers := map[string]float64{}
+	for _, name := range intParams {
+		numbers[name] = num(path(raw, "Parameters", name, "Default"))
+	}
+	tpl, err := goformation.OpenWithOptions(templatePath, symbolic(numbers))
+	if err != nil {
+		t.Fatalf("goformation cannot parse %s: %v", templatePath, err)
 	}
 	return stack{tpl: tpl, raw: raw}
 }
@@ -202,10 +221,11 @@ func TestTemplateHeaderAndParameters(t *testing.T) {
 		def      interface{}
 		minValue float64 // 0: not checked
 	}{
-		{name: "Env", def: "dev"},
+		{name: "Environment", def: "dev"},
 		{name: "CleanupFailedPaymentMinutes", def: float64(60), minValue: 1},
 		{name: "WorkerMaxConcurrency", def: float64(5), minValue: 2},
 		{name: "AlarmEmail", def: ""},
+		{name: "DownloadsDisabled", def: "false"},
 	}
 	for _, tc := range tests {
 		p, ok := s.tpl.Parameters[tc.name]
@@ -222,6 +242,39 @@ func TestTemplateHeaderAndParameters(t *testing.T) {
 	}
 }
 
+// TestReferencesResolve checks that every Ref, GetAtt and Sub variable names
+// a parameter, a resource or a pseudo parameter of the template, so a renamed
+// parameter (Env became Environment, issue 8) cannot leave a dangling
+// reference that only CloudFormation would reject.
+func TestReferencesResolve(t *testing.T) {
+	t.Parallel()
+	s := load(t)
+	if _, ok := s.tpl.Parameters["Env"]; ok {
+		t.Error(`parameter "Env" is back; the playbook's OrdersTable names it Environment`)
+	}
+	known := map[string]bool{}
+	for name := range s.tpl.Parameters {
+		known[name] = true
+	}
+	resources, _ := s.raw["Resources"].(map[string]interface{})
+	for id := range resources {
+		known[id] = true
+	}
+	data, err := json.Marshal(s.raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := regexp.MustCompile(`\$\{([A-Za-z0-9:]+)(\.[A-Za-z.]+)?\}`).FindAllStringSubmatch(string(data), -1)
+	if len(refs) == 0 {
+		t.Fatal("no references found; the symbolic processing changed")
+	}
+	for _, m := range refs {
+		if name := m[1]; !known[name] && !strings.HasPrefix(name, "AWS::") {
+			t.Errorf("${%s%s} names no parameter or resource", name, m[2])
+		}
+	}
+}
+
 func TestOrdersTable(t *testing.T) {
 	t.Parallel()
 	s := load(t)
@@ -231,8 +284,18 @@ func TestOrdersTable(t *testing.T) {
 	}
 	tbl := tables["OrdersTable"]
 
-	if got := deref(tbl.TableName); got != "Orders-${Env}" {
-		t.Errorf("TableName = %q, want Orders-${Env}", got)
+	// Issue 8: exactly the playbook's OrdersTable, so its snippet and
+	// deploy scripts apply unchanged.
+	if got := deref(tbl.TableName); got != "Orders-${Environment}" {
+		t.Errorf("TableName = %q, want Orders-${Environment}", got)
+	}
+	// A failed first deploy must not leave the table behind (every retry
+	// would fail with "already exists"); any later deletion keeps it.
+	if got := tbl.AWSCloudFormationDeletionPolicy; got != "RetainExceptOnCreate" {
+		t.Errorf("DeletionPolicy = %q, want RetainExceptOnCreate", got)
+	}
+	if got := tbl.AWSCloudFormationUpdateReplacePolicy; got != "Retain" {
+		t.Errorf("UpdateReplacePolicy = %q, want Retain", got)
 	}
 	if got := deref(tbl.BillingMode); got != "PAY_PER_REQUEST" {
 		t.Errorf("BillingMode = %q, want PAY_PER_REQUEST", got)
@@ -300,8 +363,8 @@ func TestQueues(t *testing.T) {
 		t.Fatalf("queues = %v, want [EventsDLQ EventsQueue]", got)
 	}
 	for name, want := range map[string]string{
-		"EventsQueue": "orderflow-events-${Env}.fifo",
-		"EventsDLQ":   "orderflow-events-dlq-${Env}.fifo",
+		"EventsQueue": "orderflow-events-${Environment}.fifo",
+		"EventsDLQ":   "orderflow-events-dlq-${Environment}.fifo",
 	} {
 		q := queues[name]
 		if !deref(q.FifoQueue) {
@@ -321,6 +384,29 @@ func TestQueues(t *testing.T) {
 	}
 
 	q := queues["EventsQueue"]
+	// Issue 11: high-throughput FIFO. perMessageGroupId requires
+	// DeduplicationScope messageGroup; every duplicate we must drop shares
+	// its group (see the comment in template.yaml).
+	if got := deref(q.DeduplicationScope); got != "messageGroup" {
+		t.Errorf("EventsQueue DeduplicationScope = %q, want messageGroup", got)
+	}
+	if got := deref(q.FifoThroughputLimit); got != "perMessageGroupId" {
+		t.Errorf("EventsQueue FifoThroughputLimit = %q, want perMessageGroupId", got)
+	}
+	// `orderflow aws bootstrap` creates the queue with the same settings.
+	for k, v := range sqs.HighThroughputAttributes() {
+		if got := path(s.props(t, "EventsQueue"), k); got != v {
+			t.Errorf("EventsQueue %s = %v, but infra/sqs creates it with %q", k, got, v)
+		}
+	}
+	// One size limit end to end: the limit infra/sqs.Send checks, on both
+	// queues, since the DLQ receives what the events queue holds plus a
+	// lastError attribute.
+	for name, queue := range queues {
+		if got := deref(queue.MaximumMessageSize); got != sqs.MaxMessageSize {
+			t.Errorf("%s MaximumMessageSize = %d, want %d, the limit infra/sqs.Send checks", name, got, sqs.MaxMessageSize)
+		}
+	}
 	redrive, _ := q.RedrivePolicy.(map[string]interface{})
 	if got := fmt.Sprint(redrive["deadLetterTargetArn"]); got != "${EventsDLQ.Arn}" {
 		t.Errorf("redrive target = %q, want ${EventsDLQ.Arn}", got)
@@ -369,7 +455,16 @@ func TestWebhookRoute(t *testing.T) {
 			}
 		}
 	}
-	if want := []string{"IngressFunction POST /webhooks/stripe"}; !slices.Equal(routes, want) {
+	// SPEC §12: the admin API, console and access check go to AdminFunction,
+	// which checks bearer tokens itself; no route has a gateway authorizer.
+	want := []string{
+		"AdminFunction ANY /admin/{proxy+}",
+		"AdminFunction ANY /console/{proxy+}",
+		"AdminFunction GET /v1/access",
+		"IngressFunction POST /webhooks/stripe",
+	}
+	sort.Strings(routes)
+	if !slices.Equal(routes, want) {
 		t.Errorf("routes = %v, want %v", routes, want)
 	}
 
@@ -425,6 +520,16 @@ func TestFunctions(t *testing.T) {
 			"EVENTS_QUEUE_URL": "${EventsQueue}",
 			"DLQ_URL":          "${EventsDLQ}",
 			"MAX_REPLAYS":      "3",
+		}},
+		{name: "AdminFunction", env: map[string]string{
+			"ORDERS_TABLE":              "${OrdersTable}",
+			"EVENTS_QUEUE_URL":          "${EventsQueue}",
+			"DLQ_URL":                   "${EventsDLQ}",
+			"MAX_REPLAYS":               "3",
+			"ADMIN_TOKENS_SECRET_ARN":   "${AdminTokensSecret}",
+			"STRIPE_SECRET_ARN":         "${StripeSecretKey}",
+			"STRIPE_WEBHOOK_SECRET_ARN": "${StripeWebhookSecret}",
+			"DOWNLOADS_DISABLED":        "${DownloadsDisabled}",
 		}},
 	}
 	for _, tc := range tests {
@@ -484,7 +589,10 @@ func TestWorkerSQSEvent(t *testing.T) {
 		t.Errorf("ScalingConfig.MaximumConcurrency = %v, want ${WorkerMaxConcurrency}", got)
 	}
 	// Other functions are not fed by the queue: only the worker consumes it.
-	for _, fname := range []string{"IngressFunction", "CleanupFailedPaymentsFunction", "ReplayFunction"} {
+	for _, fname := range sortedKeys(s.tpl.GetAllServerlessFunctionResources()) {
+		if fname == "WorkerFunction" {
+			continue
+		}
 		evs, _ := path(s.props(t, fname), "Events").(map[string]interface{})
 		for ename, ev := range evs {
 			if path(ev, "Type") == "SQS" {
@@ -519,7 +627,11 @@ func TestCleanupSchedule(t *testing.T) {
 		if err := json.Unmarshal([]byte(deref(tgt.Input)), &body); err != nil {
 			t.Errorf("%s Input %q is not JSON: %v", name, deref(tgt.Input), err)
 		}
-		if want := map[string]interface{}{"type": domain.EventCleanupRun}; !reflect.DeepEqual(body, want) {
+		// The queue deduplicates by content for as long as the schedule's
+		// period: each run's body must differ, or SQS drops every run after
+		// the first as a duplicate. Scheduler fills in the scheduled time.
+		want := map[string]interface{}{"type": domain.EventCleanupRun, "scheduledTime": "<aws.scheduler.scheduled-time>"}
+		if !reflect.DeepEqual(body, want) {
 			t.Errorf("%s body = %v, want %v", name, body, want)
 		}
 
@@ -543,9 +655,9 @@ func TestCleanupSchedule(t *testing.T) {
 		if len(role.ManagedPolicyArns) != 0 {
 			t.Errorf("role %s has managed policies %v", roleID, role.ManagedPolicyArns)
 		}
-		want := []string{"sqs:SendMessage on ${EventsQueue.Arn}"}
-		if got := grants(t, s, roleID); !slices.Equal(got, want) {
-			t.Errorf("role %s grants %v, want %v", roleID, got, want)
+		wantGrants := []string{"sqs:SendMessage on ${EventsQueue.Arn}"}
+		if got := grants(t, s, roleID); !slices.Equal(got, wantGrants) {
+			t.Errorf("role %s grants %v, want %v", roleID, got, wantGrants)
 		}
 	}
 
@@ -561,8 +673,15 @@ func TestSecrets(t *testing.T) {
 	t.Parallel()
 	s := load(t)
 	secrets := s.tpl.GetAllSecretsManagerSecretResources()
-	if got := sortedKeys(secrets); !slices.Equal(got, []string{"StripeSecretKey", "StripeWebhookSecret"}) {
-		t.Fatalf("secrets = %v, want [StripeSecretKey StripeWebhookSecret]", got)
+	if got, want := sortedKeys(secrets), []string{"AdminTokensSecret", "StripeSecretKey", "StripeWebhookSecret"}; !slices.Equal(got, want) {
+		t.Fatalf("secrets = %v, want %v", got, want)
+	}
+	// SPEC §12: no token configured, so the admin API answers 404 until an
+	// operator adds one; the shape is the one the function reads.
+	var tokensDoc map[string][]interface{}
+	if err := json.Unmarshal([]byte(deref(secrets["AdminTokensSecret"].SecretString)), &tokensDoc); err != nil ||
+		len(tokensDoc) != 1 || tokensDoc["adminTokens"] == nil || len(tokensDoc["adminTokens"]) != 0 {
+		t.Errorf(`AdminTokensSecret placeholder = %s, want {"adminTokens":[]}`, deref(secrets["AdminTokensSecret"].SecretString))
 	}
 	key := secrets["StripeSecretKey"]
 	var keyDoc struct {
@@ -586,6 +705,7 @@ func TestSecrets(t *testing.T) {
 	for name, want := range map[string]string{
 		"StripeSecretKeyArn":     "${StripeSecretKey}",
 		"StripeWebhookSecretArn": "${StripeWebhookSecret}",
+		"AdminTokensSecretArn":   "${AdminTokensSecret}",
 		"OrdersTableName":        "${OrdersTable}",
 		"EventsQueueUrl":         "${EventsQueue}",
 		"EventsDLQUrl":           "${EventsDLQ}",
@@ -642,6 +762,75 @@ func TestDLQAlarm(t *testing.T) {
 		} else if _, ok := s.tpl.Conditions[sub.AWSCloudFormationCondition]; !ok {
 			t.Errorf("%s condition %s is not defined", name, sub.AWSCloudFormationCondition)
 		}
+	}
+}
+
+// TestPaymentAlarms checks playbook §10 as SPEC §11 delivers it: an alarm to
+// the SNS topic on each suspicious-payment metric, read without dimensions
+// (the recorder publishes each also without), firing on one occurrence.
+func TestPaymentAlarms(t *testing.T) {
+	t.Parallel()
+	s := load(t)
+	byMetric := map[string][]string{}
+	for _, name := range sortedKeys(s.tpl.GetAllCloudWatchAlarmResources()) {
+		a := s.tpl.GetAllCloudWatchAlarmResources()[name]
+		if deref(a.Namespace) == "orderflow" {
+			byMetric[deref(a.MetricName)] = append(byMetric[deref(a.MetricName)], name)
+		}
+	}
+	topics := s.tpl.GetAllSNSTopicResources()
+	for _, metric := range []string{"RequiresReviewFlagged", "DisputeOpened", "DuplicatePayment", "RefundFailed"} {
+		t.Run(metric, func(t *testing.T) {
+			names := byMetric[metric]
+			if len(names) != 1 {
+				t.Fatalf("alarms on orderflow/%s: %v, want exactly one", metric, names)
+			}
+			a := s.tpl.GetAllCloudWatchAlarmResources()[names[0]]
+			if len(a.Dimensions) != 0 {
+				t.Errorf("Dimensions = %+v, want none: the alarm must watch the dimensionless series", a.Dimensions)
+			}
+			if deref(a.Statistic) != "Sum" || deref(a.Period) != 300 || a.EvaluationPeriods != 1 {
+				t.Errorf("Statistic %s, Period %d, EvaluationPeriods %d; want Sum over one period of 300 s",
+					deref(a.Statistic), deref(a.Period), a.EvaluationPeriods)
+			}
+			if a.ComparisonOperator != "GreaterThanOrEqualToThreshold" || deref(a.Threshold) != 1 {
+				t.Errorf("fires on %s %v, want GreaterThanOrEqualToThreshold 1", a.ComparisonOperator, deref(a.Threshold))
+			}
+			if got := deref(a.TreatMissingData); got != "notBreaching" {
+				t.Errorf("TreatMissingData = %q, want notBreaching (no event, no data point)", got)
+			}
+			if len(a.AlarmActions) != 1 {
+				t.Fatalf("AlarmActions = %v, want the alarm topic", a.AlarmActions)
+			}
+			if _, ok := topics[strings.Trim(a.AlarmActions[0], "${}")]; !ok {
+				t.Errorf("AlarmActions %v name no SNS topic of the template", a.AlarmActions)
+			}
+		})
+	}
+}
+
+// TestAlarmsReachSomeone checks that an empty AlarmEmail is said loudly: the
+// stack's outputs name who the alarms reach, and say NOBODY when no one.
+func TestAlarmsReachSomeone(t *testing.T) {
+	t.Parallel()
+	s := load(t)
+	out, ok := s.tpl.Outputs["AlarmNotifications"]
+	if !ok {
+		t.Fatal("output AlarmNotifications is missing")
+	}
+	branches, _ := path(out.Value, "Fn::If").([]interface{})
+	if len(branches) != 3 || branches[0] != "HasAlarmEmail" {
+		t.Fatalf("AlarmNotifications = %v, want Fn::If on HasAlarmEmail", out.Value)
+	}
+	if set := fmt.Sprint(branches[1]); !strings.Contains(set, "${AlarmEmail}") {
+		t.Errorf("with an address the output says %q, want it to name ${AlarmEmail}", set)
+	}
+	if unset := fmt.Sprint(branches[2]); !strings.HasPrefix(unset, "NOBODY") || !strings.Contains(unset, "AlarmEmail=") {
+		t.Errorf("without an address the output says %q, want NOBODY and how to set AlarmEmail", unset)
+	}
+	cond, _ := path(s.raw, "Conditions", "HasAlarmEmail").(map[string]interface{})
+	if cond == nil || !strings.Contains(fmt.Sprint(cond), "${AlarmEmail}") {
+		t.Errorf("condition HasAlarmEmail = %v, want it to test AlarmEmail", cond)
 	}
 }
 
@@ -820,24 +1009,136 @@ func TestLeastPrivilege(t *testing.T) {
 			on(table, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:Scan"),
 			on([]string{"${EventsQueue.Arn}"}, "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"),
 			on([]string{"${EventsDLQ.Arn}"}, "sqs:SendMessage"),
+			on([]string{"${WorkerLogGroup.Arn}"}, "logs:CreateLogStream", "logs:PutLogEvents"),
 		)},
 		{name: "CleanupFailedPaymentsFunction", want: on(table, "dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem")},
 		{name: "ReplayFunction", want: slices.Concat(
 			on([]string{"${EventsDLQ.Arn}"}, "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"),
 			on([]string{"${EventsQueue.Arn}"}, "sqs:SendMessage"),
 		)},
+		// Scan beyond the brief's GetItem/Query/UpdateItem: the review queue
+		// filters on requiresReview, which has no index.
+		{name: "AdminFunction", want: slices.Concat(
+			on(table, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:Scan"),
+			on([]string{"${EventsQueue.Arn}"}, "sqs:SendMessage"),
+			on([]string{"${EventsDLQ.Arn}"}, "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"),
+			on([]string{"${AdminTokensSecret}", "${StripeSecretKey}", "${StripeWebhookSecret}"}, "secretsmanager:GetSecretValue"),
+		)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			sort.Strings(tc.want)
-			if got := grants(t, s, tc.name); !slices.Equal(got, tc.want) {
+			if got := grants(t, s, policyOwner(t, s, tc.name)); !slices.Equal(got, tc.want) {
 				t.Errorf("grants differ\n got: %v\nwant: %v", got, tc.want)
 			}
-			if fn := s.tpl.GetAllServerlessFunctionResources()[tc.name]; fn != nil && fn.Role != nil {
-				t.Errorf("Role is set; the checked Policies would not apply")
-			}
 		})
+	}
+}
+
+// policyOwner is the resource whose policies grant a function its
+// permissions: its explicit role, else the function itself (SAM turns its
+// Policies into the role it generates). A function with a role must not also
+// list Policies, which SAM would ignore.
+func policyOwner(t *testing.T, s stack, function string) string {
+	t.Helper()
+	fn := s.tpl.GetAllServerlessFunctionResources()[function]
+	if fn == nil {
+		t.Fatalf("function %s is missing", function)
+	}
+	if fn.Role == nil {
+		return function
+	}
+	if fn.Policies != nil {
+		t.Errorf("%s has both Role and Policies; SAM ignores Policies when Role is set", function)
+	}
+	role, ok := strings.CutSuffix(strings.TrimPrefix(*fn.Role, "${"), ".Arn}")
+	if !ok {
+		t.Fatalf("%s Role = %q, want ${<Role>.Arn} of a role in the template", function, *fn.Role)
+	}
+	return role
+}
+
+// TestQueueConsumersHaveExplicitRoles: SAM attaches the managed
+// AWSLambdaSQSQueueExecutionRole (SQS actions on every queue) to the role it
+// generates for any function with an SQS event, behind the template's own
+// policies (aws/serverless-application-model#2118). Only an explicit role
+// keeps such a function scoped to its queue.
+func TestQueueConsumersHaveExplicitRoles(t *testing.T) {
+	t.Parallel()
+	s := load(t)
+	for _, name := range sortedKeys(s.tpl.GetAllServerlessFunctionResources()) {
+		events, _ := path(s.props(t, name), "Events").(map[string]interface{})
+		consumes := false
+		for _, ev := range events {
+			consumes = consumes || path(ev, "Type") == "SQS"
+		}
+		if !consumes {
+			continue
+		}
+		owner := policyOwner(t, s, name)
+		if owner == name {
+			t.Errorf("%s has an SQS event but no explicit Role: SAM would add AWSLambdaSQSQueueExecutionRole (sqs:* actions on \"*\")", name)
+			continue
+		}
+		role, err := s.tpl.GetIAMRoleWithName(owner)
+		if err != nil {
+			t.Fatalf("%s role %s: %v", name, owner, err)
+		}
+		var principals []string
+		trust, _ := path(role.AssumeRolePolicyDocument, "Statement").([]interface{})
+		for _, st := range trust {
+			principals = append(principals, strs(path(st, "Principal", "Service"))...)
+		}
+		if !slices.Equal(principals, []string{"lambda.amazonaws.com"}) {
+			t.Errorf("role %s is assumed by %v, want lambda.amazonaws.com only", owner, principals)
+		}
+		if len(role.ManagedPolicyArns) != 0 || role.PermissionsBoundary != nil {
+			t.Errorf("role %s has managed policies %v", owner, role.ManagedPolicyArns)
+		}
+	}
+	if fn := s.tpl.GetAllServerlessFunctionResources()["WorkerFunction"]; fn == nil || deref(fn.Role) != "${WorkerRole.Arn}" {
+		t.Errorf("WorkerFunction Role = %v, want ${WorkerRole.Arn}", fn.Role)
+	}
+}
+
+// TestLogGroups: every function writes to a log group the stack owns, with a
+// retention; Lambda writes to /aws/lambda/<FunctionName>, so the names must
+// match, and the function must wait for its group.
+func TestLogGroups(t *testing.T) {
+	t.Parallel()
+	s := load(t)
+	groups := s.tpl.GetAllLogsLogGroupResources()
+	byName := map[string]string{}
+	for id, g := range groups {
+		byName[deref(g.LogGroupName)] = id
+		if got := path(s.props(t, id), "RetentionInDays"); got != "${LogRetentionDays}" {
+			t.Errorf("%s RetentionInDays = %v, want ${LogRetentionDays}", id, got)
+		}
+	}
+	for _, name := range sortedKeys(s.tpl.GetAllServerlessFunctionResources()) {
+		fn := s.tpl.GetAllServerlessFunctionResources()[name]
+		fname := deref(fn.FunctionName)
+		if !strings.HasPrefix(fname, "orderflow-${Environment}-") {
+			t.Errorf("%s FunctionName = %q, want orderflow-${Environment}-<name>", name, fname)
+			continue
+		}
+		id, ok := byName["/aws/lambda/"+fname]
+		if !ok {
+			t.Errorf("%s: no log group named /aws/lambda/%s; Lambda would create one that keeps logs forever", name, fname)
+			continue
+		}
+		if !slices.Contains(fn.AWSCloudFormationDependsOn, id) {
+			t.Errorf("%s DependsOn = %v, want %s so no invocation creates the group first", name, fn.AWSCloudFormationDependsOn, id)
+		}
+		delete(byName, "/aws/lambda/"+fname)
+	}
+	if len(byName) != 0 {
+		t.Errorf("log groups of no function: %v", byName)
+	}
+	p, ok := s.tpl.Parameters["LogRetentionDays"]
+	if !ok || num(p.Default) <= 0 {
+		t.Errorf("parameter LogRetentionDays = %+v, want a default retention", p)
 	}
 }
 

@@ -15,8 +15,8 @@ import (
 
 // sqliteChecks: the database file exists and only its owner can read it
 // (it holds buyers' orders; the dev signing secret sits next to it), SQLite
-// finds it intact, and its dead-letter queue is empty. A missing file is
-// reported, never created.
+// finds it intact, and its dead-letter queue is empty. The file is opened
+// read-only: a missing one is reported, never created, and nothing is written.
 func (d *doctor) sqliteChecks(ctx context.Context) {
 	path := d.cfg.DBPath
 	exists := d.check(ctx, CheckSQLiteFile, func(context.Context) (string, error) {
@@ -61,7 +61,7 @@ func (d *doctor) sqliteChecks(ctx context.Context) {
 	var db *sqlite.DB
 	d.check(ctx, CheckSQLiteIntegrity, func(ctx context.Context) (string, error) {
 		var err error
-		if db, err = sqlite.Open(ctx, path); err != nil {
+		if db, err = sqlite.Open(ctx, path, sqlite.ReadOnly()); err != nil {
 			return "", err
 		}
 		if err := db.IntegrityCheck(ctx); err != nil {

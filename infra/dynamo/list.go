@@ -80,12 +80,7 @@ func (s *Store) query(ctx context.Context, index, value string, f domain.Filter,
 		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: value}},
 	}
 	for {
-		var out *dynamodb.QueryOutput
-		err := s.retry(ctx, func(ctx context.Context) error {
-			var err error
-			out, err = s.client.Query(ctx, in)
-			return err
-		})
+		out, err := s.client.Query(ctx, in, s.withRetryer)
 		if err != nil {
 			return fmt.Errorf("query %s: %w", index, err)
 		}
@@ -109,12 +104,7 @@ func (s *Store) scan(ctx context.Context, f domain.Filter, delivered map[string]
 		in.ExpressionAttributeValues = values
 	}
 	for {
-		var out *dynamodb.ScanOutput
-		err := s.retry(ctx, func(ctx context.Context) error {
-			var err error
-			out, err = s.client.Scan(ctx, in)
-			return err
-		})
+		out, err := s.client.Scan(ctx, in, s.withRetryer)
 		if err != nil {
 			return fmt.Errorf("scan %s: %w", s.table, err)
 		}

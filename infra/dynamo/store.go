@@ -5,6 +5,15 @@
 //
 // It uses no transactions so that it runs unchanged against dynalite, which
 // has no TransactWriteItems, and against real DynamoDB.
+//
+// One retry layer per call: throttling, 5xx answers and network errors are
+// retried by the SDK's standard retryer alone (aws/retry: a bounded number of
+// attempts with jittered exponential backoff, and a client-side retry quota
+// that stops retrying when most calls fail), which every call of the store
+// uses whatever retryer the client was built with. The store keeps no loop
+// of its own for them, so attempts under throttling never multiply. What the
+// SDK cannot know, a lost optimistic-lock race, is told apart by Save
+// (domain.ErrConflict) and re-read and re-applied by domain.Update.
 package dynamo
 
 import (
@@ -17,13 +26,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
-	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/zap"
 
 	"github.com/orderflow/orderflow/domain"
@@ -33,9 +39,14 @@ import (
 // answer a List and the store falls back to a scan; operators alert on it.
 const IndexWarning = "[orders-index-warning]"
 
-// DefaultRetryBudget is how long a throttled or 5xx call is retried when
-// Config.RetryBudget is zero.
-const DefaultRetryBudget = 5 * time.Second
+// Retry defaults of the store's calls (Config.MaxAttempts, MaxBackoff).
+// Four attempts with waits capped at 2 s keep a throttled call under ~5 s,
+// well inside a worker's retry budget; the dispatcher then backs off per
+// message and the queue redelivers.
+const (
+	DefaultMaxAttempts = 4
+	DefaultMaxBackoff  = 2 * time.Second
+)
 
 // Config configures a Store.
 type Config struct {
@@ -44,13 +55,14 @@ type Config struct {
 	// Logger receives the index-fallback warnings; nil discards them.
 	Logger *zap.Logger
 	// Clock is kept for symmetry with the other adapters; the store writes
-	// the timestamps its callers set and measures its retry budget on the
-	// wall clock, because the waits between retries are real. Defaults to
-	// domain.SystemClock.
+	// the timestamps its callers set. Defaults to domain.SystemClock.
 	Clock domain.Clock
-	// RetryBudget bounds our retries of throttling and 5xx errors, on top of
-	// the SDK's own retryer. Zero means DefaultRetryBudget.
-	RetryBudget time.Duration
+	// MaxAttempts bounds the attempts of one call, the first included, under
+	// throttling, 5xx answers and network errors; 0 means DefaultMaxAttempts.
+	MaxAttempts int
+	// MaxBackoff caps the jittered wait between two attempts; 0 means
+	// DefaultMaxBackoff.
+	MaxBackoff time.Duration
 }
 
 // Store keeps orders in DynamoDB.
@@ -59,9 +71,10 @@ type Store struct {
 	table  string
 	log    *zap.Logger
 	clock  domain.Clock
-	budget time.Duration
-	enc    *attributevalue.Encoder
-	dec    *attributevalue.Decoder
+	// retryer is the one retry layer of every call (see the package doc).
+	retryer aws.Retryer
+	enc     *attributevalue.Encoder
+	dec     *attributevalue.Decoder
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -75,8 +88,11 @@ func NewStore(client *dynamodb.Client, cfg Config) (*Store, error) {
 	if strings.TrimSpace(cfg.Table) == "" {
 		problems = append(problems, "table name is required")
 	}
-	if cfg.RetryBudget < 0 {
-		problems = append(problems, "retry budget must not be negative")
+	if cfg.MaxAttempts < 0 {
+		problems = append(problems, "max attempts must not be negative")
+	}
+	if cfg.MaxBackoff < 0 {
+		problems = append(problems, "max backoff must not be negative")
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("dynamo store: %s", strings.Join(problems, "; "))
@@ -87,15 +103,26 @@ func NewStore(client *dynamodb.Client, cfg Config) (*Store, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = domain.SystemClock{}
 	}
-	if cfg.RetryBudget == 0 {
-		cfg.RetryBudget = DefaultRetryBudget
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
 	}
 	return &Store{
 		client: client,
 		table:  cfg.Table,
 		log:    cfg.Logger,
 		clock:  cfg.Clock,
-		budget: cfg.RetryBudget,
+		// The standard retryer retries DynamoDB's throttling codes
+		// (ThrottlingException, ProvisionedThroughputExceededException,
+		// RequestLimitExceeded), 5xx answers and connection errors, with
+		// full-jitter exponential backoff; ConditionalCheckFailed and
+		// validation errors return at once (aws/retry, DefaultRetryables).
+		retryer: retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = cfg.MaxAttempts
+			o.MaxBackoff = cfg.MaxBackoff
+		}),
 		enc: attributevalue.NewEncoder(func(o *attributevalue.EncoderOptions) {
 			o.TagKey = "json"
 			// SPEC §2: timestamps are RFC 3339 UTC.
@@ -116,15 +143,12 @@ func (s *Store) Create(ctx context.Context, o domain.Order) error {
 	if err != nil {
 		return fmt.Errorf("create order %s: %w", o.ID, err)
 	}
-	err = s.retry(ctx, func(ctx context.Context) error {
-		_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName:                aws.String(s.table),
-			Item:                     item,
-			ConditionExpression:      aws.String("attribute_not_exists(#id)"),
-			ExpressionAttributeNames: map[string]string{"#id": attrID},
-		})
-		return err
-	})
+	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                aws.String(s.table),
+		Item:                     item,
+		ConditionExpression:      aws.String("attribute_not_exists(#id)"),
+		ExpressionAttributeNames: map[string]string{"#id": attrID},
+	}, s.withRetryer)
 	var failed *types.ConditionalCheckFailedException
 	switch {
 	case errors.As(err, &failed):
@@ -154,16 +178,11 @@ func (s *Store) get(ctx context.Context, id string) (domain.Order, bool, error) 
 		// can have it, so say so plainly.
 		return domain.Order{}, false, nil
 	}
-	var out *dynamodb.GetItemOutput
-	err := s.retry(ctx, func(ctx context.Context) error {
-		var err error
-		out, err = s.client.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName:      aws.String(s.table),
-			Key:            map[string]types.AttributeValue{attrID: &types.AttributeValueMemberS{Value: id}},
-			ConsistentRead: aws.Bool(true),
-		})
-		return err
-	})
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.table),
+		Key:            map[string]types.AttributeValue{attrID: &types.AttributeValueMemberS{Value: id}},
+		ConsistentRead: aws.Bool(true),
+	}, s.withRetryer)
 	if err != nil {
 		return domain.Order{}, false, err
 	}
@@ -205,17 +224,14 @@ func (s *Store) Save(ctx context.Context, o domain.Order, expectedVersion int64,
 		names["#ae"] = attrAppliedEvents
 		values[":eventId"] = &types.AttributeValueMemberS{Value: eventID}
 	}
-	err = s.retry(ctx, func(ctx context.Context) error {
-		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 aws.String(s.table),
-			Key:                       map[string]types.AttributeValue{attrID: item[attrID]},
-			UpdateExpression:          aws.String(update),
-			ConditionExpression:       aws.String(cond),
-			ExpressionAttributeNames:  names,
-			ExpressionAttributeValues: values,
-		})
-		return err
-	})
+	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       map[string]types.AttributeValue{attrID: item[attrID]},
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	}, s.withRetryer)
 	var failed *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:
@@ -332,43 +348,6 @@ func (s *Store) unmarshal(item map[string]types.AttributeValue) (domain.Order, e
 	return o, nil
 }
 
-// retry runs call, retrying throttling and 5xx errors with exponential
-// backoff and jitter within the retry budget. Anything else returns at once.
-func (s *Store) retry(ctx context.Context, call func(ctx context.Context) error) error {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 50 * time.Millisecond
-	b.MaxInterval = time.Second
-	b.MaxElapsedTime = s.budget
-	return backoff.RetryNotify(func() error {
-		err := call(ctx)
-		if err == nil || retryable(err) {
-			return err
-		}
-		return backoff.Permanent(err)
-	}, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
-		s.log.Debug("dynamodb call throttled or failed, retrying",
-			zap.String("table", s.table), zap.Duration("wait", wait), zap.Error(err))
-	})
-}
-
-// throttlingCodes are the DynamoDB error codes that mean "slow down".
-var throttlingCodes = []string{
-	"ProvisionedThroughputExceededException",
-	"ThrottlingException",
-	"RequestLimitExceeded",
-}
-
-// retryable reports whether err is throttling (by DynamoDB, or the SDK's own
-// client-side retry quota running dry) or a 5xx answer.
-func retryable(err error) bool {
-	var api smithy.APIError
-	if errors.As(err, &api) && slices.Contains(throttlingCodes, api.ErrorCode()) {
-		return true
-	}
-	var quota *ratelimit.QuotaExceededError
-	if errors.As(err, &quota) {
-		return true
-	}
-	var resp *smithyhttp.ResponseError
-	return errors.As(err, &resp) && resp.HTTPStatusCode() >= 500
-}
+// withRetryer makes a call use the store's retryer, replacing whatever
+// retryer the client was built with, so exactly one layer retries.
+func (s *Store) withRetryer(o *dynamodb.Options) { o.Retryer = s.retryer }

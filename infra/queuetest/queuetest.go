@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,29 +43,54 @@ const testTimeout = 60 * time.Second
 // redrive during a test that deletes what it receives.
 var defaults = Options{VisibilityTimeout: 10 * time.Second, MaxReceives: 5}
 
-// Run runs the queue contract. newQueues must return new, empty queues on
-// every call; tests run in parallel.
+// Features names the parts of the contract a backend is not held to. The
+// zero value holds it to all of them, which is how SQS behaves; a flag marks a
+// known gap (of a backend, or of the emulator it is tested on) and is set, with
+// the reason, where the suite is run, as watermill's Features do, instead of
+// a t.Skip inside the suite.
+type Features struct {
+	// DeadLetterResetsReceiveCount: the move to the dead-letter queue starts
+	// the receive count again, where SQS keeps it.
+	DeadLetterResetsReceiveCount bool
+	// NoSendLimits: Send accepts ids and sizes SQS refuses.
+	NoSendLimits bool
+}
+
+// Run runs the whole queue contract. newQueues must return new, empty queues
+// on every call; tests run in parallel.
 func Run(t *testing.T, newQueues func(t *testing.T, o Options) Queues) {
+	t.Helper()
+	RunFeatures(t, Features{}, newQueues)
+}
+
+// RunFeatures runs the queue contract less the parts f exempts.
+func RunFeatures(t *testing.T, f Features, newQueues func(t *testing.T, o Options) Queues) {
 	t.Helper()
 	tests := []struct {
 		name string
 		opts Options
 		run  func(t *testing.T, q Queues)
+		skip bool // exempted by f; not run at all
 	}{
-		{"SendReceiveDelete", Options{VisibilityTimeout: time.Second, MaxReceives: 5}, testSendReceiveDelete},
-		{"Dedup", defaults, testDedup},
-		{"FIFOWithinGroup", defaults, testFIFOWithinGroup},
-		{"GroupBlockedWhileInFlight", defaults, testGroupBlocked},
-		{"VisibilityTimeoutRedelivers", Options{VisibilityTimeout: time.Second, MaxReceives: 5}, testRedelivery},
-		{"ChangeVisibilityZero", Options{VisibilityTimeout: 30 * time.Second, MaxReceives: 5}, testChangeVisibilityZero},
-		{"DeadLetterAfterMaxReceives", Options{VisibilityTimeout: time.Second, MaxReceives: 2}, testDeadLetter},
-		{"LongPollReturnsEarly", defaults, testLongPollEarly},
-		{"LongPollEmpty", defaults, testLongPollEmpty},
-		{"ReceiveAtMostTen", defaults, testReceiveAtMostTen},
-		{"ConcurrentReceivers", Options{VisibilityTimeout: 30 * time.Second, MaxReceives: 5}, testConcurrentReceivers},
-		{"Inspector", defaults, testInspector},
+		{"SendReceiveDelete", Options{VisibilityTimeout: time.Second, MaxReceives: 5}, testSendReceiveDelete, false},
+		{"Dedup", defaults, testDedup, false},
+		{"FIFOWithinGroup", defaults, testFIFOWithinGroup, false},
+		{"GroupBlockedWhileInFlight", defaults, testGroupBlocked, false},
+		{"VisibilityTimeoutRedelivers", Options{VisibilityTimeout: time.Second, MaxReceives: 5}, testRedelivery, false},
+		{"ChangeVisibilityZero", Options{VisibilityTimeout: 30 * time.Second, MaxReceives: 5}, testChangeVisibilityZero, false},
+		{"DeadLetterAfterMaxReceives", Options{VisibilityTimeout: time.Second, MaxReceives: 2}, testDeadLetter, false},
+		{"LongPollReturnsEarly", defaults, testLongPollEarly, false},
+		{"LongPollEmpty", defaults, testLongPollEmpty, false},
+		{"ReceiveAtMostTen", defaults, testReceiveAtMostTen, false},
+		{"ConcurrentReceivers", Options{VisibilityTimeout: 30 * time.Second, MaxReceives: 5}, testConcurrentReceivers, false},
+		{"Inspector", defaults, testInspector, false},
+		{"DeadLetterKeepsReceiveCount", Options{VisibilityTimeout: time.Second, MaxReceives: 2}, testDeadLetterKeepsCount, f.DeadLetterResetsReceiveCount},
+		{"SendRejectsWhatSQSRejects", defaults, testSendLimits, f.NoSendLimits},
 	}
 	for _, tc := range tests {
+		if tc.skip {
+			continue
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.run(t, newQueues(t, tc.opts))
@@ -399,6 +425,37 @@ func testDeadLetter(t *testing.T, q Queues) {
 	out := msg(uid("pi"), "poison")
 	out.Attributes[domain.AttrReplayCount] = "1"
 	id := send(ctx, t, q.Events, out)
+	d, maxSeen := failUntilDead(ctx, t, q, maxReceives)
+	if maxSeen != maxReceives {
+		t.Errorf("moved after %d receives, want %d", maxSeen, maxReceives)
+	}
+	if d.ID != id {
+		t.Logf("DLQ message id %s differs from %s (allowed)", d.ID, id)
+	}
+	assertSameContent(t, d, out)
+	mustDelete(ctx, t, q.DLQ, d)
+	assertEmpty(ctx, t, q.Events, 2*time.Second)
+}
+
+// testDeadLetterKeepsCount: SQS keeps a message's receive count when it moves
+// it to the dead-letter queue, and `dlq list` shows it so an operator can see
+// how many attempts were made.
+func testDeadLetterKeepsCount(t *testing.T, q Queues) {
+	ctx := ctxFor(t)
+	const maxReceives = 2
+	send(ctx, t, q.Events, msg(uid("pi"), "poison"))
+	d, _ := failUntilDead(ctx, t, q, maxReceives)
+	if d.ReceiveCount <= maxReceives {
+		t.Errorf("first receive from the DLQ has receive count %d, want more than the %d receives before the move", d.ReceiveCount, maxReceives)
+	}
+	mustDelete(ctx, t, q.DLQ, d)
+}
+
+// failUntilDead receives from the events queue, failing every message at once
+// as a worker does, until one reaches the dead-letter queue; it returns that
+// message, received from the DLQ, and the highest receive count seen before.
+func failUntilDead(ctx context.Context, t *testing.T, q Queues, maxReceives int) (domain.Message, int) {
+	t.Helper()
 	maxSeen := 0
 	var dead []domain.Message
 	deadline := time.Now().Add(25 * time.Second)
@@ -424,16 +481,75 @@ func testDeadLetter(t *testing.T, q Queues) {
 	if len(dead) != 1 {
 		t.Fatalf("the DLQ holds %d messages after %d receives, want 1", len(dead), maxSeen)
 	}
-	if maxSeen != maxReceives {
-		t.Errorf("moved after %d receives, want %d", maxSeen, maxReceives)
+	return dead[0], maxSeen
+}
+
+// testSendLimits: Send refuses, as SQS does, group and dedup ids outside
+// 1–128 characters from '!' to '~' and messages over 256 KiB (body plus
+// attribute names, types and values), with a permanent ErrInvalid, and
+// enqueues nothing; what is just inside the limits goes through intact.
+func testSendLimits(t *testing.T, q Queues) {
+	ctx := ctxFor(t)
+	const maxSize = 262144
+	group := uid("pi")
+	bad := []struct {
+		name string
+		edit func(m *domain.OutgoingMessage)
+	}{
+		{"group id with a space", func(m *domain.OutgoingMessage) { m.GroupID = "ord 1" }},
+		{"group id of 129 characters", func(m *domain.OutgoingMessage) { m.GroupID = strings.Repeat("g", 129) }},
+		{"group id with a non-ASCII letter", func(m *domain.OutgoingMessage) { m.GroupID = "caf\u00e9" }},
+		{"empty group id", func(m *domain.OutgoingMessage) { m.GroupID = "" }},
+		{"dedup id with a slash and a space", func(m *domain.OutgoingMessage) { m.DedupID = "evt/1 2" }},
+		{"dedup id of 129 characters", func(m *domain.OutgoingMessage) { m.DedupID = strings.Repeat("d", 129) }},
+		{"body and attributes one byte over 256 KiB", func(m *domain.OutgoingMessage) {
+			m.Body = padTo(m, maxSize+1)
+		}},
 	}
-	d := dead[0]
-	if d.ID != id {
-		t.Logf("DLQ message id %s differs from %s (allowed)", d.ID, id)
+	for _, tc := range bad {
+		m := msg(group, "refused")
+		tc.edit(&m)
+		_, err := q.Events.Send(ctx, m)
+		if !errors.Is(err, domain.ErrInvalid) || domain.KindOf(err) != domain.KindPermanent {
+			t.Errorf("Send with %s = %v, want a permanent ErrInvalid", tc.name, err)
+		}
 	}
-	assertSameContent(t, d, out)
-	mustDelete(ctx, t, q.DLQ, d)
+	// Just inside: a 128-character group of the edge characters, and a
+	// message with room to spare for what an adapter adds on the wire.
+	edge := msg(strings.Repeat("!~", 64), "edge")
+	big := msg(group, "big")
+	big.Body = padTo(&big, maxSize-1024)
+	for _, m := range []domain.OutgoingMessage{edge, big} {
+		send(ctx, t, q.Events, m)
+	}
+	got := drain(ctx, t, q.Events, 2, 15*time.Second)
+	if ls := labels(got); !slices.Equal(sorted(ls), []string{"big", "edge"}) {
+		t.Fatalf("received %v, want only the two messages inside the limits", ls)
+	}
+	for _, m := range got {
+		if label(m) == "big" {
+			assertSameContent(t, m, big)
+		}
+	}
 	assertEmpty(ctx, t, q.Events, 2*time.Second)
+}
+
+// padTo returns a JSON body that keeps m's label and makes m's size, counted
+// as SQS does, exactly size bytes.
+func padTo(m *domain.OutgoingMessage, size int) []byte {
+	attrs := 0
+	for k, v := range m.Attributes {
+		attrs += len(k) + len("String") + len(v)
+	}
+	head := fmt.Sprintf(`{"label":%q,"pad":"`, label(domain.Message{Body: m.Body}))
+	tail := `"}`
+	return []byte(head + strings.Repeat("x", size-attrs-len(head)-len(tail)) + tail)
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }
 
 func testLongPollEarly(t *testing.T, q Queues) {

@@ -2,26 +2,9 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"strings"
 )
-
-// createPrivate makes the database file, empty, readable by its owner only
-// before SQLite would create it with 0644: it holds buyers' orders, and the
-// WAL and shared-memory files SQLite adds later copy its mode. An existing
-// file is left as it is (`orderflow doctor` reports its mode).
-func createPrivate(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return f.Close()
-}
 
 // IntegrityCheck runs PRAGMA integrity_check and returns nil when SQLite
 // answers "ok", else an error quoting its first findings (`orderflow

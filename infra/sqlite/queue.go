@@ -26,7 +26,14 @@ const (
 	pollInterval = 50 * time.Millisecond
 	// scanPage is how many candidate rows Receive reads per query.
 	scanPage = 32
+	// MaxMessageSize is SQS's limit on one message: the body plus every
+	// attribute's name, data type ("String") and value, in bytes.
+	MaxMessageSize = 262144
 )
+
+// attrDataType is the SQS data type every attribute is sent with; SQS counts
+// it towards MaxMessageSize.
+const attrDataType = "String"
 
 var (
 	_ domain.Queue     = (*Queue)(nil)
@@ -102,9 +109,13 @@ func (q *Queue) Name() string { return q.cfg.Name }
 // Send enqueues m. A dedup id seen within the dedup window is accepted, enqueues
 // nothing and returns the first message's id. Without a dedup id the body's
 // SHA-256 is used, as SQS content-based deduplication does.
+//
+// Send refuses (ErrInvalid, permanent) what SQS would refuse: a group or
+// dedup id outside SQS's rule and a message over MaxMessageSize, so a
+// producer tested on SQLite cannot fail on SQS.
 func (q *Queue) Send(ctx context.Context, m domain.OutgoingMessage) (string, error) {
-	if m.GroupID == "" {
-		return "", fmt.Errorf("sqlite: send to %s: %w: group id is required", q.cfg.Name, domain.ErrInvalid)
+	if err := checkOutgoing(m); err != nil {
+		return "", domain.Permanent(fmt.Errorf("sqlite: send to %s: %w", q.cfg.Name, err))
 	}
 	dedup := m.DedupID
 	if dedup == "" {
@@ -120,7 +131,7 @@ func (q *Queue) Send(ctx context.Context, m domain.OutgoingMessage) (string, err
 		body = []byte{}
 	}
 	id := newID()
-	err = q.db.tx(ctx, func(tx *sql.Tx) error {
+	err = q.db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		now := q.cfg.Clock.Now().UnixNano()
 		// Expired dedup rows are pruned lazily, here, under the write lock.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM queue_dedup WHERE queue = ? AND expires_at <= ?`, q.cfg.Name, now); err != nil {
@@ -267,15 +278,16 @@ func (q *Queue) candidates(ctx context.Context, tx *sql.Tx, nowNS, after int64) 
 }
 
 // moveToDLQ moves a message that reached MaxReceives to the dead-letter queue
-// as SQS redrive does: same id, body, group, dedup id, attributes and sent
-// time; a fresh receive count; no dedup entry, so nothing is dropped. The
+// as SQS redrive does: same id, body, group, dedup id, attributes, sent time
+// and receive count (an operator reading `dlq list` needs to see how many
+// attempts were made); no dedup entry, so nothing is dropped. The
 // last failure a worker recorded (RecordFailure) becomes the lastError
 // attribute, so `orderflow dlq list` can say why the message is there.
 func (q *Queue) moveToDLQ(ctx context.Context, tx *sql.Tx, seq int64) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO queue_messages (queue, id, group_id, dedup_id, body, attributes, sent_at)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO queue_messages (queue, id, group_id, dedup_id, body, attributes, sent_at, receive_count)
 		SELECT ?, id, group_id, dedup_id, body,
 			CASE WHEN last_error = '' THEN attributes ELSE json_set(attributes, '$.`+domain.AttrLastError+`', last_error) END,
-			sent_at FROM queue_messages WHERE seq = ?`,
+			sent_at, receive_count FROM queue_messages WHERE seq = ?`,
 		q.cfg.DeadLetterQueue, seq); err != nil {
 		return fmt.Errorf("move to %s: %w", q.cfg.DeadLetterQueue, err)
 	}
@@ -289,7 +301,7 @@ func (q *Queue) moveToDLQ(ctx context.Context, tx *sql.Tx, seq int64) error {
 // message ends in the dead-letter queue it carries the reason as lastError.
 // A stale receipt fails with ErrNotFound and changes nothing.
 func (q *Queue) RecordFailure(ctx context.Context, receipt, reason string) error {
-	res, err := q.db.sql.ExecContext(ctx, `UPDATE queue_messages SET last_error = ? WHERE receipt = ? AND receipt != '' AND queue = ?`,
+	res, err := q.db.exec(ctx, `UPDATE queue_messages SET last_error = ? WHERE receipt = ? AND receipt != '' AND queue = ?`,
 		reason, receipt, q.cfg.Name)
 	if err != nil {
 		return fmt.Errorf("sqlite: record failure in %s: %w", q.cfg.Name, err)
@@ -305,7 +317,7 @@ func (q *Queue) RecordFailure(ctx context.Context, receipt, reason string) error
 // Delete acknowledges a received message. A receipt from an earlier receive
 // of a message received again since fails with ErrNotFound.
 func (q *Queue) Delete(ctx context.Context, receipt string) error {
-	res, err := q.db.sql.ExecContext(ctx, `DELETE FROM queue_messages WHERE receipt = ? AND receipt != '' AND queue = ?`, receipt, q.cfg.Name)
+	res, err := q.db.exec(ctx, `DELETE FROM queue_messages WHERE receipt = ? AND receipt != '' AND queue = ?`, receipt, q.cfg.Name)
 	if err != nil {
 		return fmt.Errorf("sqlite: delete from %s: %w", q.cfg.Name, err)
 	}
@@ -325,7 +337,7 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, timeout ti
 		return fmt.Errorf("sqlite: change visibility in %s: %w: negative timeout", q.cfg.Name, domain.ErrInvalid)
 	}
 	now := q.cfg.Clock.Now()
-	res, err := q.db.sql.ExecContext(ctx, `UPDATE queue_messages SET visible_at = ?
+	res, err := q.db.exec(ctx, `UPDATE queue_messages SET visible_at = ?
 		WHERE receipt = ? AND receipt != '' AND queue = ? AND visible_at > ?`,
 		now.Add(timeout).UnixNano(), receipt, q.cfg.Name, now.UnixNano())
 	if err != nil {
@@ -392,6 +404,34 @@ func scanMessage(rows *sql.Rows) (candidate, error) {
 		return candidate{}, fmt.Errorf("message %s: attributes: %w", c.msg.ID, err)
 	}
 	return c, nil
+}
+
+// checkOutgoing applies SQS's limits on ids and size. An empty dedup id is
+// allowed: it means content-based deduplication, as on a queue with
+// ContentBasedDeduplication.
+func checkOutgoing(m domain.OutgoingMessage) error {
+	if err := domain.CheckQueueID("group id", m.GroupID); err != nil {
+		return err
+	}
+	if m.DedupID != "" {
+		if err := domain.CheckQueueID("dedup id", m.DedupID); err != nil {
+			return err
+		}
+	}
+	if n := messageSize(m); n > MaxMessageSize {
+		return fmt.Errorf("%w: %w: message is %d bytes (body and attributes), over SQS's limit of %d", domain.ErrInvalid, domain.ErrMessageTooLarge, n, MaxMessageSize)
+	}
+	return nil
+}
+
+// messageSize is m's size as SQS counts it: the body plus each attribute's
+// name, data type and value.
+func messageSize(m domain.OutgoingMessage) int {
+	n := len(m.Body)
+	for k, v := range m.Attributes {
+		n += len(k) + len(attrDataType) + len(v)
+	}
+	return n
 }
 
 func encodeAttributes(a map[string]string) (string, error) {

@@ -139,7 +139,7 @@ func TestQueueSemantics(t *testing.T) {
 				t.Errorf("redelivered %s count %d, want evt_1 count 2", again[0].DedupID, again[0].ReceiveCount)
 			}
 		}},
-		{"DLQ copy keeps everything and restarts the count", func(t *testing.T, b bundle) {
+		{"DLQ copy keeps everything, the receive count included", func(t *testing.T, b bundle) {
 			m := out("g", "evt_1")
 			id := mustSend(t, b.events, m)
 			mustSend(t, b.events, out("g", "evt_2"))
@@ -157,6 +157,10 @@ func TestQueueSemantics(t *testing.T) {
 			if err != nil || len(peek) != 2 || peek[0].ID != id || peek[1].DedupID != "evt_2" {
 				t.Fatalf("DLQ peek = %+v, %v; want evt_1 (id %s) then evt_2", peek, err, id)
 			}
+			// What `dlq list` shows: the attempts made before the move.
+			if peek[0].ReceiveCount != maxReceives {
+				t.Errorf("DLQ peek receive count = %d, want %d (kept from the events queue)", peek[0].ReceiveCount, maxReceives)
+			}
 			got := mustReceive(t, b.dlq, 2)[0]
 			if got.ID != id || got.DedupID != m.DedupID || got.GroupID != m.GroupID || string(got.Body) != string(m.Body) {
 				t.Errorf("DLQ message = %+v, want the original %+v", got, m)
@@ -164,8 +168,8 @@ func TestQueueSemantics(t *testing.T) {
 			if !maps.Equal(got.Attributes, m.Attributes) {
 				t.Errorf("DLQ attributes = %v, want exactly %v", got.Attributes, m.Attributes)
 			}
-			if got.ReceiveCount != 1 {
-				t.Errorf("first DLQ receive count = %d, want 1", got.ReceiveCount)
+			if got.ReceiveCount != maxReceives+1 {
+				t.Errorf("first DLQ receive count = %d, want %d (the count goes on, as in SQS)", got.ReceiveCount, maxReceives+1)
 			}
 			if !got.SentAt.Equal(sent) {
 				t.Errorf("DLQ SentAt = %v, want the original %v", got.SentAt, sent)

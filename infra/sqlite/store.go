@@ -34,7 +34,7 @@ func (s *Store) Create(ctx context.Context, o domain.Order) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: create order %s: %w", o.ID, err)
 	}
-	res, err := s.db.sql.ExecContext(ctx, `INSERT INTO orders
+	res, err := s.db.exec(ctx, `INSERT INTO orders
 		(id, status, user_id, seller_id, stripe_payment_intent_id, requires_review, version, data)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 		o.ID, string(o.Status), o.UserID, o.SellerID, o.StripePaymentIntentID, o.RequiresReview, o.Version, row)
@@ -67,9 +67,12 @@ func (s *Store) Get(ctx context.Context, id string) (domain.Order, error) {
 	return o, nil
 }
 
-// Save replaces the order in one IMMEDIATE transaction, only if the stored
-// version is expectedVersion and eventID (when set) was not applied yet. The
-// applied check also reads the timeline, because appliedEvents is bounded.
+// Save replaces the order, only if the stored version is expectedVersion and
+// eventID (when set) was not applied yet. The check and the write are one
+// step of a transaction that concurrent Saves (and Sends) share, each in its
+// own savepoint (group commit): a failed check answers only its caller and
+// neither undoes nor repeats the others. The applied check also reads the
+// timeline, because appliedEvents is bounded.
 // o.Version must be above expectedVersion: a write that does not move the
 // version would let a concurrent writer's check pass and lose an update.
 func (s *Store) Save(ctx context.Context, o domain.Order, expectedVersion int64, eventID string) error {
@@ -81,7 +84,7 @@ func (s *Store) Save(ctx context.Context, o domain.Order, expectedVersion int64,
 	if err != nil {
 		return fmt.Errorf("sqlite: save order %s: %w", o.ID, err)
 	}
-	err = s.db.tx(ctx, func(tx *sql.Tx) error {
+	err = s.db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var data string
 		var version int64
 		err := tx.QueryRowContext(ctx, `SELECT version, data FROM orders WHERE id = ?`, o.ID).Scan(&version, &data)

@@ -20,11 +20,28 @@ import (
 // operator back from a long weekend still finds them.
 const dlqRetention = 14 * 24 * time.Hour
 
+// HighThroughputAttributes are the events queue's FIFO high-throughput
+// settings, as template.yaml sets them (infra/deploy checks that they match):
+// the throughput quota applies per message group, and deduplication ids are
+// compared within their group, which perMessageGroupId requires (Amazon SQS
+// Developer Guide, "High throughput for FIFO queues"). Every duplicate
+// orderflow must drop shares its group: the group is derived from the event
+// itself, so a redelivered or re-fetched event comes with the same group and
+// dedup id (its event id).
+func HighThroughputAttributes() map[string]string {
+	return map[string]string{
+		string(types.QueueAttributeNameDeduplicationScope):  "messageGroup",
+		string(types.QueueAttributeNameFifoThroughputLimit): "perMessageGroupId",
+	}
+}
+
 // CreateFIFOQueues creates, where missing, the FIFO events queue and its
 // FIFO dead-letter queue, with a redrive policy of maxReceives on the events
 // queue, and returns their URLs. A queue that exists is left as it is: this
 // is for `orderflow aws bootstrap` on emulators and for tests, while
-// production queues come from template.yaml.
+// production queues come from template.yaml. Both are created with the
+// template's attributes: high throughput and content-based deduplication on
+// the events queue (HighThroughputAttributes), MaxMessageSize on both.
 func CreateFIFOQueues(ctx context.Context, client *awssqs.Client, eventsName, dlqName string, maxReceives int, visibility time.Duration) (eventsURL, dlqURL string, err error) {
 	var problems []string
 	for _, name := range []string{eventsName, dlqName} {
@@ -49,8 +66,10 @@ func CreateFIFOQueues(ctx context.Context, client *awssqs.Client, eventsName, dl
 	}
 
 	dlqURL, err = ensureQueue(ctx, client, dlqName, map[string]string{
-		string(types.QueueAttributeNameFifoQueue):              "true",
-		string(types.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(int(dlqRetention.Seconds())),
+		string(types.QueueAttributeNameFifoQueue):                 "true",
+		string(types.QueueAttributeNameContentBasedDeduplication): "false",
+		string(types.QueueAttributeNameMessageRetentionPeriod):    strconv.Itoa(int(dlqRetention.Seconds())),
+		string(types.QueueAttributeNameMaximumMessageSize):        strconv.Itoa(MaxMessageSize),
 	})
 	if err != nil {
 		return "", "", err
@@ -74,8 +93,16 @@ func CreateFIFOQueues(ctx context.Context, client *awssqs.Client, eventsName, dl
 		return "", "", fmt.Errorf("sqs create queues: redrive policy: %w", err)
 	}
 	eventsAttrs := map[string]string{
-		string(types.QueueAttributeNameFifoQueue):     "true",
-		string(types.QueueAttributeNameRedrivePolicy): string(redrive),
+		string(types.QueueAttributeNameFifoQueue): "true",
+		// As in template.yaml, where EventBridge Scheduler needs it; every
+		// orderflow producer passes an explicit dedup id, which takes
+		// precedence over the content hash.
+		string(types.QueueAttributeNameContentBasedDeduplication): "true",
+		string(types.QueueAttributeNameMaximumMessageSize):        strconv.Itoa(MaxMessageSize),
+		string(types.QueueAttributeNameRedrivePolicy):             string(redrive),
+	}
+	for k, v := range HighThroughputAttributes() {
+		eventsAttrs[k] = v
 	}
 	if visibility > 0 {
 		eventsAttrs[string(types.QueueAttributeNameVisibilityTimeout)] = strconv.Itoa(int(seconds(visibility)))

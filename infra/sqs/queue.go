@@ -30,6 +30,22 @@ const (
 	maxHide  = 12 * time.Hour   // longest visibility timeout
 )
 
+// MaxMessageSize is the queues' MaximumMessageSize, 256 KiB: SQS's long-time
+// default, set explicitly in template.yaml and by CreateFIFOQueues so every
+// deployment has the same limit whatever the account's default. SQS counts
+// the body and every message attribute against it.
+const MaxMessageSize = 262144
+
+// Size limits SQS accepts for MaximumMessageSize (SQS API Reference,
+// SetQueueAttributes: 1,024 bytes to 1 MiB).
+const (
+	minMessageSizeLimit = 1024
+	maxMessageSizeLimit = 1 << 20
+)
+
+// stringType is the DataType of every attribute the adapter sends.
+const stringType = "String"
+
 // peekVisibility hides the messages a Peek receives for long enough to page
 // through the queue; they are released at once afterwards, so it only matters
 // if the process dies mid-peek.
@@ -57,6 +73,9 @@ type Config struct {
 	// VisibilityTimeout hides received messages for this long; 0 keeps the
 	// queue's own setting, which is what production relies on.
 	VisibilityTimeout time.Duration
+	// MaxMessageSize is the queue's MaximumMessageSize in bytes, which Send
+	// checks before sending; 0 means MaxMessageSize (256 KiB).
+	MaxMessageSize int
 }
 
 // Validate reports every problem with the config at once.
@@ -70,6 +89,9 @@ func (c Config) Validate() error {
 	}
 	if c.VisibilityTimeout < 0 || c.VisibilityTimeout > maxHide {
 		problems = append(problems, fmt.Sprintf("VisibilityTimeout %s: want between 0 and 12h", c.VisibilityTimeout))
+	}
+	if c.MaxMessageSize != 0 && (c.MaxMessageSize < minMessageSizeLimit || c.MaxMessageSize > maxMessageSizeLimit) {
+		problems = append(problems, fmt.Sprintf("MaxMessageSize %d: want 0 or between %d and %d bytes", c.MaxMessageSize, minMessageSizeLimit, maxMessageSizeLimit))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: sqs queue config: %s", domain.ErrInvalid, strings.Join(problems, "; "))
@@ -99,6 +121,9 @@ func NewQueue(client *awssqs.Client, cfg Config) (*Queue, error) {
 	if cfg.WaitTime == 0 {
 		cfg.WaitTime = maxWait
 	}
+	if cfg.MaxMessageSize == 0 {
+		cfg.MaxMessageSize = MaxMessageSize
+	}
 	return &Queue{client: client, cfg: cfg}, nil
 }
 
@@ -107,19 +132,23 @@ func (q *Queue) URL() string { return q.cfg.QueueURL }
 
 // Send enqueues m. SQS itself drops a duplicate dedup id within its
 // five-minute window and answers with the first message's id.
+//
+// What real SQS would refuse is refused here first, as a permanent
+// domain.ErrInvalid, because emulators (kumo) accept it: a group or dedup id
+// outside SQS's rule (domain.CheckQueueID), and a message whose body and
+// attributes together exceed the queue's MaxMessageSize.
 func (q *Queue) Send(ctx context.Context, m domain.OutgoingMessage) (string, error) {
 	if m.GroupID == "" || m.DedupID == "" {
 		return "", domain.Permanentf("%w: sqs send: a FIFO message needs a group id and a dedup id", domain.ErrInvalid)
 	}
-	attrs := make(map[string]types.MessageAttributeValue, len(m.Attributes)+2)
-	for k, v := range m.Attributes {
-		if v == "" || k == attrMirrorGroup || k == attrMirrorDedup {
-			continue // SQS rejects empty attribute values
-		}
-		attrs[k] = stringAttr(v)
+	if err := errors.Join(domain.CheckQueueID("group id", m.GroupID), domain.CheckQueueID("dedup id", m.DedupID)); err != nil {
+		return "", domain.Permanent(fmt.Errorf("sqs send: %w", err))
 	}
-	attrs[attrMirrorGroup] = stringAttr(m.GroupID)
-	attrs[attrMirrorDedup] = stringAttr(m.DedupID)
+	attrs := outgoingAttributes(m)
+	if size := messageSize(m.Body, attrs); size > q.cfg.MaxMessageSize {
+		return "", domain.Permanentf("%w: %w: sqs send: message is %d bytes (body %d, attributes %d), over the queue's %d-byte limit on body and attributes together",
+			domain.ErrInvalid, domain.ErrMessageTooLarge, size, len(m.Body), size-len(m.Body), q.cfg.MaxMessageSize)
+	}
 	out, err := q.client.SendMessage(ctx, &awssqs.SendMessageInput{
 		QueueUrl:               aws.String(q.cfg.QueueURL),
 		MessageBody:            aws.String(string(m.Body)),
@@ -131,6 +160,38 @@ func (q *Queue) Send(ctx context.Context, m domain.OutgoingMessage) (string, err
 		return "", wrap("send", err)
 	}
 	return aws.ToString(out.MessageId), nil
+}
+
+// outgoingAttributes are the message attributes Send sends for m: its own
+// non-empty ones (SQS rejects an empty value) and the group and dedup mirrors.
+func outgoingAttributes(m domain.OutgoingMessage) map[string]types.MessageAttributeValue {
+	attrs := make(map[string]types.MessageAttributeValue, len(m.Attributes)+2)
+	for k, v := range m.Attributes {
+		if v == "" || k == attrMirrorGroup || k == attrMirrorDedup {
+			continue
+		}
+		attrs[k] = stringAttr(v)
+	}
+	attrs[attrMirrorGroup] = stringAttr(m.GroupID)
+	attrs[attrMirrorDedup] = stringAttr(m.DedupID)
+	return attrs
+}
+
+// MessageSize is the size SQS counts for m as Send sends it: the body plus,
+// for every attribute including the group and dedup mirrors, its name, its
+// data type and its value, in UTF-8 bytes ("All parts of the message
+// attribute, including Name, Type, and Value, are part of the message size
+// restriction", SQS API Reference, MessageAttributeValue).
+func MessageSize(m domain.OutgoingMessage) int {
+	return messageSize(m.Body, outgoingAttributes(m))
+}
+
+func messageSize(body []byte, attrs map[string]types.MessageAttributeValue) int {
+	n := len(body)
+	for name, v := range attrs {
+		n += len(name) + len(aws.ToString(v.DataType)) + len(aws.ToString(v.StringValue)) + len(v.BinaryValue)
+	}
+	return n
 }
 
 // Receive returns up to n (at most 10) messages, long polling up to wait
@@ -358,7 +419,7 @@ func toMessage(m types.Message) domain.Message {
 }
 
 func stringAttr(v string) types.MessageAttributeValue {
-	return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	return types.MessageAttributeValue{DataType: aws.String(stringType), StringValue: aws.String(v)}
 }
 
 // seconds rounds d up to whole seconds, as SQS counts them.

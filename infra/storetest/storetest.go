@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) domain.Store) {
 		{"SaveChangesIndexes", testSaveChangesIndexes},
 		{"UpdateConcurrentDistinctEvents", testUpdateConcurrentDistinct},
 		{"UpdateConcurrentSameEvent", testUpdateConcurrentSame},
+		{"ConcurrentSavesAcrossOrders", testConcurrentSavesAcrossOrders},
 		{"List", testList},
 		{"ListStopsAtError", testListStopsAtError},
 		{"ListWhileWriting", testListWhileWriting},
@@ -643,5 +644,81 @@ func testRoundTrip(t *testing.T, s domain.Store) {
 					want.StripePaymentIntentID, want.ReviewReason)
 			}
 		})
+	}
+}
+
+// testConcurrentSavesAcrossOrders races, on many orders at once, a Save that
+// can win, one on the same version that must lose (ErrConflict) and one of an
+// event the order already applied (ErrAlreadyApplied). A backend that shares
+// a transaction between concurrent Saves (SQLite's group commit) must keep
+// each check to its own order: a failed one neither undoes nor repeats the
+// others.
+func testConcurrentSavesAcrossOrders(t *testing.T, s domain.Store) {
+	ctx := ctxFor(t)
+	const orders = 24
+	type saved struct {
+		wins, conflicts, applied int
+	}
+	var created []domain.Order
+	for range orders {
+		o := newOrder(t)
+		o.AppliedEvents = []string{"evt_before_" + o.ID}
+		mustCreate(ctx, t, s, o)
+		created = append(created, o)
+	}
+	next := func(o domain.Order, evt string) domain.Order {
+		n := o.Clone()
+		n.Version = o.Version + 1
+		n.AppliedEvents = append(n.AppliedEvents, evt)
+		n.Timeline = append(n.Timeline, domain.TimelineEntry{
+			Type: domain.EntryRefundPartialIgnored, At: clock.Now(), Actor: "stripe", ActorType: "system", EventID: evt,
+		})
+		return n
+	}
+	var mu sync.Mutex
+	results := map[string]*saved{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, o := range created {
+		results[o.ID] = &saved{}
+		for _, evt := range []string{"evt_a_" + o.ID, "evt_b_" + o.ID, "evt_before_" + o.ID} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				err := s.Save(ctx, next(o, evt), o.Version, evt)
+				mu.Lock()
+				defer mu.Unlock()
+				r := results[o.ID]
+				switch {
+				case err == nil:
+					r.wins++
+				case errors.Is(err, domain.ErrAlreadyApplied):
+					r.applied++
+				case errors.Is(err, domain.ErrConflict):
+					r.conflicts++
+				default:
+					t.Errorf("Save(%s, %s): %v", o.ID, evt, err)
+				}
+			}()
+		}
+	}
+	close(start)
+	wg.Wait()
+	for _, o := range created {
+		r := results[o.ID]
+		if r.wins != 1 || r.conflicts+r.applied != 2 {
+			t.Errorf("order %s: %d Saves won, %d conflicts, %d already applied; want 1 win and 2 refusals",
+				o.ID, r.wins, r.conflicts, r.applied)
+		}
+		got := mustGet(ctx, t, s, o.ID)
+		if got.Version != o.Version+1 || len(got.Timeline) != 1 {
+			t.Errorf("order %s: version %d with %d timeline entries, want version %d with exactly the winner's entry",
+				o.ID, got.Version, len(got.Timeline), o.Version+1)
+			continue
+		}
+		if w := got.Timeline[0].EventID; !slices.Contains(got.AppliedEvents, w) || w == "evt_before_"+o.ID {
+			t.Errorf("order %s: timeline entry %s, appliedEvents %v: the stored order is not one Save's whole write", o.ID, w, got.AppliedEvents)
+		}
 	}
 }
