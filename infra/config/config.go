@@ -59,6 +59,15 @@ type Config struct {
 	DLQURL          string
 	EventsQueueName string
 	DLQName         string
+
+	// DownloadsDisabled is the kill switch of SPEC §13 (DOWNLOADS_DISABLED,
+	// template parameter DownloadsDisabled): every access check answers 403
+	// downloads_disabled.
+	DownloadsDisabled bool
+	// StripeWebhookURL is this deployment's webhook URL as registered in
+	// Stripe (STRIPE_WEBHOOK_URL, e.g. https://<api>/<stage>/webhooks/stripe):
+	// `orderflow doctor` looks for the Stripe webhook endpoint with it.
+	StripeWebhookURL string
 }
 
 // Defaults returns the configuration used when no variable is set.
@@ -145,6 +154,14 @@ func Load(getenv func(string) string) (Config, error) {
 	str("DLQ_URL", &c.DLQURL)
 	str("EVENTS_QUEUE_NAME", &c.EventsQueueName)
 	str("DLQ_NAME", &c.DLQName)
+	if v := strings.TrimSpace(getenv("DOWNLOADS_DISABLED")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("DOWNLOADS_DISABLED=%q: want true or false", v))
+		}
+		c.DownloadsDisabled = b
+	}
+	str("STRIPE_WEBHOOK_URL", &c.StripeWebhookURL)
 	c.Backend = strings.ToLower(c.Backend)
 
 	err := c.Validate()
@@ -202,6 +219,11 @@ func (c Config) Validate() error {
 	}
 	if u, err := url.Parse(c.StripeAPIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		add("STRIPE_API_BASE=%q is not an http(s) URL", c.StripeAPIBase)
+	}
+	if c.StripeWebhookURL != "" {
+		if u, err := url.Parse(c.StripeWebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("STRIPE_WEBHOOK_URL=%q is not an http(s) URL", c.StripeWebhookURL)
+		}
 	}
 	if c.SecretsTTL <= 0 || c.SecretsTTL > maxSecretsTTL {
 		add("SECRETS_CACHE_TTL=%s: want more than 0 and at most 15m", c.SecretsTTL)
