@@ -75,3 +75,13 @@ type Inspector interface {
 	// and visible. Implementations must not lose or hide messages.
 	Peek(ctx context.Context, max int) ([]Message, error)
 }
+
+// FailureRecorder is implemented by queues that can keep why a received
+// message failed (the SQLite queue); the reason becomes the lastError
+// attribute if the message is later moved to the dead-letter queue. SQS
+// cannot change a message, so there lastError is only known for the
+// failures a worker dead-letters itself.
+type FailureRecorder interface {
+	// RecordFailure keeps reason on the in-flight message with receipt.
+	RecordFailure(ctx context.Context, receipt, reason string) error
+}

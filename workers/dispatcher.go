@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -17,57 +18,111 @@ import (
 
 // Dispatcher defaults and limits.
 const (
-	// DefaultRetryBudget bounds in-process backoff per message; far below the
+	// DefaultRetryBudget bounds in-process backoff for a batch; far below the
 	// 30 s default visibility timeout so a retried message is never
 	// redelivered while still being worked on.
 	DefaultRetryBudget = 5 * time.Second
 	// MaxRetryBudget is the most Validate accepts: a Lambda runs at most
 	// 15 minutes, and the budget must stay well inside the visibility timeout.
 	MaxRetryBudget = 5 * time.Minute
+	// DefaultBatchTime bounds a whole batch (BatchTime of the default 30 s
+	// visibility timeout).
+	DefaultBatchTime = 15 * time.Second
+	// MaxBatchTime is the most Validate accepts: a Lambda's longest run.
+	MaxBatchTime = 15 * time.Minute
+	// DefaultConcurrency is how many groups of a batch are worked on at once:
+	// a full batch of distinct payments in parallel.
+	DefaultConcurrency = MaxBatch
+	// MaxConcurrency is the most Validate accepts.
+	MaxConcurrency = 100
+	// DefaultNotYetDelay is the first delay of a message that cannot be
+	// applied yet; it doubles with each receive up to DefaultMaxNotYetDelay.
+	DefaultNotYetDelay = time.Second
+	// DefaultMaxNotYetDelay caps the not-yet delay.
+	DefaultMaxNotYetDelay = time.Minute
+	// maxVisibility is SQS's longest visibility timeout.
+	maxVisibility = 12 * time.Hour
 	// MaxBatch is the SQS receive and Lambda batch limit.
 	MaxBatch = 10
 	// ReceiveWait is Run's long-poll wait.
 	ReceiveWait = time.Second
-	// maxReasonLen keeps the lastError attribute short.
-	maxReasonLen = 256
 )
 
 // Config configures a Dispatcher.
 type Config struct {
 	// Handlers routes messages by their eventType attribute.
 	Handlers map[string]Handler
-	// DeadLetter, when set, receives permanent failures (domain.IsPermanent,
+	// DeadLetter, when set, receives permanent failures (domain.KindPermanent,
 	// unknown eventType, unparsable body) directly, with attribute lastError;
 	// the original is then acknowledged. Without it they just fail and reach
 	// the DLQ through the queue's receive limit.
 	DeadLetter domain.Queue
 	Logger     *zap.Logger
 	Metrics    *metrics.Recorder
-	// RetryBudget is the most in-process backoff per message for transient
-	// errors; default DefaultRetryBudget.
+	// RetryBudget is how long after a batch starts in-process retries of
+	// transient errors may still begin; shared by the whole batch. Default
+	// DefaultRetryBudget.
 	RetryBudget time.Duration
-	Clock       domain.Clock
+	// BatchTime bounds a whole batch: messages not started by then are
+	// returned unattempted and handlers still running are cancelled. Default
+	// DefaultBatchTime; never below RetryBudget.
+	BatchTime time.Duration
+	// Concurrency is how many groups of one batch are worked on at once;
+	// messages of one group are always handled one after the other. Default
+	// DefaultConcurrency.
+	Concurrency int
+	// NotYetDelay and MaxNotYetDelay shape how long Run hides a message
+	// that cannot be applied yet: NotYetDelay·2^(receiveCount-1), at most
+	// MaxNotYetDelay. Defaults DefaultNotYetDelay and DefaultMaxNotYetDelay.
+	NotYetDelay    time.Duration
+	MaxNotYetDelay time.Duration
+	// ConflictRetries is how many immediate re-runs a conflict gets; default
+	// DefaultConflictRetries.
+	ConflictRetries int
+	Clock           domain.Clock
 }
 
 // Validate reports every problem with the config at once.
 func (c Config) Validate() error {
 	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if len(c.Handlers) == 0 {
-		problems = append(problems, "no handlers")
+		add("no handlers")
 	}
 	for typ, h := range c.Handlers {
 		if strings.TrimSpace(typ) == "" {
-			problems = append(problems, "a handler has an empty eventType")
+			add("a handler has an empty eventType")
 		}
 		if h == nil {
-			problems = append(problems, fmt.Sprintf("handler for %q is nil", typ))
+			add("handler for %q is nil", typ)
 		}
 	}
 	if c.RetryBudget < 0 {
-		problems = append(problems, fmt.Sprintf("retry budget %s is negative", c.RetryBudget))
+		add("retry budget %s is negative", c.RetryBudget)
 	}
 	if c.RetryBudget > MaxRetryBudget {
-		problems = append(problems, fmt.Sprintf("retry budget %s is above %s", c.RetryBudget, MaxRetryBudget))
+		add("retry budget %s is above %s", c.RetryBudget, MaxRetryBudget)
+	}
+	if c.BatchTime < 0 {
+		add("batch time %s is negative", c.BatchTime)
+	}
+	if c.BatchTime > MaxBatchTime {
+		add("batch time %s is above %s", c.BatchTime, MaxBatchTime)
+	}
+	if d := c.withDefaults(); c.RetryBudget >= 0 && c.BatchTime >= 0 && d.RetryBudget > d.BatchTime {
+		add("retry budget %s is above the batch time %s", d.RetryBudget, d.BatchTime)
+	}
+	if c.Concurrency < 0 || c.Concurrency > MaxConcurrency {
+		add("concurrency %d is not between 1 and %d", c.Concurrency, MaxConcurrency)
+	}
+	if c.NotYetDelay < 0 || c.MaxNotYetDelay < 0 {
+		add("not-yet delays must not be negative")
+	}
+	if c.MaxNotYetDelay > maxVisibility {
+		add("max not-yet delay %s is above %s (the SQS limit)", c.MaxNotYetDelay, maxVisibility)
+	}
+	if c.NotYetDelay > 0 && c.MaxNotYetDelay > 0 && c.NotYetDelay > c.MaxNotYetDelay {
+		add("not-yet delay %s is above its maximum %s", c.NotYetDelay, c.MaxNotYetDelay)
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: workers config: %s", domain.ErrInvalid, strings.Join(problems, "; "))
@@ -75,200 +130,210 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Dispatcher routes queue messages to typed handlers.
-type Dispatcher struct{ cfg Config }
+// withDefaults fills every zero tunable.
+func (c Config) withDefaults() Config {
+	if c.RetryBudget == 0 {
+		c.RetryBudget = DefaultRetryBudget
+	}
+	if c.BatchTime == 0 {
+		c.BatchTime = max(DefaultBatchTime, c.RetryBudget)
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.NotYetDelay == 0 {
+		c.NotYetDelay = DefaultNotYetDelay
+	}
+	if c.MaxNotYetDelay == 0 {
+		c.MaxNotYetDelay = max(DefaultMaxNotYetDelay, c.NotYetDelay)
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Clock == nil {
+		c.Clock = domain.SystemClock{}
+	}
+	return c
+}
+
+// Dispatcher routes queue messages to typed handlers. It keeps the FIFO
+// batch rules (group order, partial failure, what goes back to the queue and
+// when); recovering, retrying and dead-lettering are middleware around the
+// handlers.
+type Dispatcher struct {
+	cfg Config
+	// handler is the router wrapped in the middleware every path shares.
+	handler Handler
+}
 
 // NewDispatcher validates cfg and fills its defaults.
 func NewDispatcher(cfg Config) (*Dispatcher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.RetryBudget == 0 {
-		cfg.RetryBudget = DefaultRetryBudget
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = domain.SystemClock{}
-	}
+	cfg = cfg.withDefaults()
 	cfg.Handlers = maps.Clone(cfg.Handlers)
-	return &Dispatcher{cfg: cfg}, nil
+	d := &Dispatcher{cfg: cfg}
+	d.handler = Chain(HandlerFunc(d.route),
+		DeadLetter(cfg.DeadLetter, cfg.Metrics, cfg.Logger),
+		Retry(RetryConfig{
+			InitialInterval: min(100*time.Millisecond, cfg.RetryBudget/4),
+			MaxInterval:     max(cfg.RetryBudget/2, time.Millisecond),
+			ConflictRetries: cfg.ConflictRetries,
+			Logger:          cfg.Logger,
+		}),
+		Recoverer(),
+	)
+	return d, nil
 }
 
-// ProcessBatch handles up to MaxBatch messages in order and returns the IDs of
-// those that failed. It is FIFO-aware: once a message of a group fails, the
-// later messages of that group are reported failed without being processed,
-// so they are never applied out of order; other groups go on.
-func (d *Dispatcher) ProcessBatch(ctx context.Context, msgs []domain.Message) (failed []string) {
-	for _, f := range d.processBatch(ctx, msgs) {
-		failed = append(failed, f.msg.ID)
-	}
-	return failed
-}
-
-// failure is a message left for redelivery and why.
-type failure struct {
-	msg    domain.Message
-	reason error
-}
-
-// errGroupBlocked is the reason of a message skipped behind a failed one.
-var errGroupBlocked = errors.New("not processed: an earlier message of its group failed in the same batch")
-
-func (d *Dispatcher) processBatch(ctx context.Context, msgs []domain.Message) []failure {
-	var failed []failure
-	blocked := make(map[string]bool)
-	for _, msg := range msgs {
-		log := d.cfg.Logger.With(msgFields(msg, "")...)
-		if msg.GroupID != "" && blocked[msg.GroupID] {
-			log.Warn("skipped: an earlier message of its group failed in this batch")
-			failed = append(failed, failure{msg, errGroupBlocked})
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			log.Warn("not processed: context done", zap.Error(err))
-			failed = append(failed, failure{msg, err})
-			blocked[msg.GroupID] = true
-			continue
-		}
-		if err := d.process(ctx, msg); err != nil {
-			failed = append(failed, failure{msg, err})
-			if msg.GroupID != "" {
-				blocked[msg.GroupID] = true
-			}
-		}
-	}
-	return failed
-}
-
-// process handles one message; nil means it may be acknowledged.
-func (d *Dispatcher) process(ctx context.Context, msg domain.Message) error {
-	state := &msgState{}
-	ctx = withState(ctx, state)
-	err := d.handleWithRetry(ctx, msg, state)
-	log := d.cfg.Logger.With(msgFields(msg, state.orderID)...)
-	switch {
-	case err == nil:
-		return nil
-	case isPermanent(err):
-		if d.deadLetter(ctx, log, msg, err) {
-			return nil
-		}
-		return err
-	default:
-		log.Warn("message failed; left for redelivery", zap.Error(err))
-		return err
-	}
-}
-
-// handleWithRetry runs the handler, retrying transient errors with
-// exponential backoff and jitter until RetryBudget or ctx runs out.
-func (d *Dispatcher) handleWithRetry(ctx context.Context, msg domain.Message, state *msgState) error {
+// route hands msg to the handler of its eventType.
+func (d *Dispatcher) route(ctx context.Context, msg domain.Message) error {
 	typ := eventType(msg)
 	h, ok := d.cfg.Handlers[typ]
 	if !ok {
 		return domain.Permanentf("%w: unknown eventType %q", domain.ErrInvalid, typ)
 	}
-	b := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(min(100*time.Millisecond, d.cfg.RetryBudget/4)),
-		backoff.WithMaxInterval(max(d.cfg.RetryBudget/2, time.Millisecond)),
-		backoff.WithMaxElapsedTime(d.cfg.RetryBudget),
-	)
-	var last error
-	attempt := 0
-	op := func() error {
-		attempt++
-		last = safeHandle(ctx, h, msg)
-		if last != nil && isPermanent(last) {
-			return backoff.Permanent(last)
-		}
-		return last
-	}
-	notify := func(err error, wait time.Duration) {
-		d.cfg.Logger.Info("transient failure; retrying",
-			append(msgFields(msg, state.orderID), zap.Int("attempt", attempt), zap.Duration("wait", wait), zap.Error(err))...)
-	}
-	err := backoff.RetryNotify(op, backoff.WithContext(b, ctx), notify)
-	if err != nil && last != nil && !errors.Is(err, last) {
-		// The context ended the retries; keep the handler's error for the log.
-		return fmt.Errorf("%w (retries stopped: %v)", last, err)
-	}
-	return err
-}
-
-// safeHandle turns a handler panic into an error so one bad message cannot
-// take down the worker; it stays transient so the receive limit decides.
-func safeHandle(ctx context.Context, h Handler, msg domain.Message) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("handler panic: %v", r)
-		}
-	}()
 	return h.Handle(ctx, msg)
 }
 
-// isPermanent reports whether no retry can help: marked permanent, or input
-// the domain rejected as malformed.
-func isPermanent(err error) bool {
-	return domain.IsPermanent(err) || errors.Is(err, domain.ErrInvalid)
+// ProcessBatch handles up to MaxBatch messages and returns the IDs of those
+// that failed, in batch order. It is FIFO-aware: once a message of a group
+// fails, the later messages of that group are reported failed without being
+// processed, so they are never applied out of order; other groups go on, in
+// parallel up to Config.Concurrency.
+func (d *Dispatcher) ProcessBatch(ctx context.Context, msgs []domain.Message) (failed []string) {
+	for i, r := range d.processBatch(ctx, d.handler, msgs) {
+		if r.err != nil {
+			failed = append(failed, msgs[i].ID)
+		}
+	}
+	return failed
 }
 
-// deadLetter sends a permanently failed message to the DLQ and reports whether
-// the original may be acknowledged.
-func (d *Dispatcher) deadLetter(ctx context.Context, log *zap.Logger, msg domain.Message, cause error) bool {
-	if d.cfg.DeadLetter == nil {
-		log.Error("permanent failure; no dead-letter queue configured, left for the receive limit", zap.Error(cause))
-		return false
-	}
-	attrs := maps.Clone(msg.Attributes)
-	if attrs == nil {
-		attrs = make(map[string]string, 1)
-	}
-	attrs[domain.AttrLastError] = shortReason(cause)
-	out := domain.OutgoingMessage{Body: msg.Body, GroupID: msg.GroupID, DedupID: msg.DedupID, Attributes: attrs}
-	if out.GroupID == "" {
-		out.GroupID = msg.ID
-	}
-	if out.DedupID == "" {
-		out.DedupID = msg.ID
-	}
-	// A message that failed for good must not be lost because the worker's
-	// context is ending: the send finishes even then.
-	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+// result is what became of one message of a batch.
+type result struct {
+	err error // nil: acknowledge
+	// kind classifies err.
+	kind domain.Kind
+	// attempted is false for messages never handed to a handler: behind a
+	// failed one of their group, or left when the batch ran out of time.
+	attempted bool
+}
+
+// errGroupBlocked is the reason of a message skipped behind a failed one.
+var errGroupBlocked = errors.New("not processed: an earlier message of its group failed in the same batch")
+
+// processBatch runs msgs through h, each group in order on its own goroutine,
+// and returns one result per message. The batch ends by BatchTime: no message
+// starts after it, and the Retry middleware starts no retry after
+// RetryBudget, so a batch always settles well inside the visibility timeout
+// however many of its messages fail.
+func (d *Dispatcher) processBatch(ctx context.Context, h Handler, msgs []domain.Message) []result {
+	start := time.Now()
+	ctx, cancel := context.WithDeadline(ctx, start.Add(d.cfg.BatchTime))
 	defer cancel()
-	if _, err := d.cfg.DeadLetter.Send(sendCtx, out); err != nil {
-		log.Error("permanent failure; dead-letter send failed, left for the receive limit", zap.Error(cause), zap.NamedError("sendError", err))
-		return false
+	ctx = withRetryDeadline(ctx, start.Add(d.cfg.RetryBudget))
+
+	results := make([]result, len(msgs))
+	groups := groupsOf(msgs)
+	if len(groups) == 1 {
+		d.processGroup(ctx, h, msgs, groups[0], results)
+		return results
 	}
-	d.cfg.Metrics.Count(metrics.EventsDeadLettered, 1, map[string]string{"eventType": eventType(msg)})
-	log.Error("permanent failure; moved to the dead-letter queue", zap.Error(cause))
-	return true
-}
-
-// shortReason is the lastError attribute: one line, bounded.
-func shortReason(err error) string {
-	s := strings.Join(strings.Fields(err.Error()), " ")
-	if len(s) > maxReasonLen {
-		s = strings.ToValidUTF8(s[:maxReasonLen], "") + "…"
+	sem := make(chan struct{}, d.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for _, idx := range groups {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			d.processGroup(ctx, h, msgs, idx, results)
+		}()
 	}
-	return s
+	wg.Wait()
+	return results
 }
 
-// failureRecorder is implemented by queues that can keep why a message
-// failed (the SQLite queue); the reason becomes the lastError attribute if
-// the message is moved to the dead-letter queue. SQS cannot change a
-// message, so there lastError is only known for permanent failures.
-type failureRecorder interface {
-	RecordFailure(ctx context.Context, receipt, reason string) error
+// groupsOf returns the indexes of msgs per FIFO group, in batch order. A
+// message without a group (a standard queue) is a group of its own: nothing
+// orders it against the others.
+func groupsOf(msgs []domain.Message) [][]int {
+	var groups [][]int
+	at := make(map[string]int, len(msgs))
+	for i, m := range msgs {
+		if m.GroupID != "" {
+			if g, ok := at[m.GroupID]; ok {
+				groups[g] = append(groups[g], i)
+				continue
+			}
+			at[m.GroupID] = len(groups)
+		}
+		groups = append(groups, []int{i})
+	}
+	return groups
 }
 
-// Run polls q, processes each batch and deletes what succeeded; failures are
-// left for the visibility timeout, as SQS with Lambda does. When ctx ends it
-// stops receiving, finishes the batch in hand and returns nil.
+// processGroup handles the messages idx of one group in order; after the
+// first failure the rest are skipped.
+func (d *Dispatcher) processGroup(ctx context.Context, h Handler, msgs []domain.Message, idx []int, results []result) {
+	blocked := false
+	for _, i := range idx {
+		msg := msgs[i]
+		switch {
+		case blocked:
+			d.cfg.Logger.Warn("skipped: an earlier message of its group failed in this batch", msgFields(msg, "")...)
+			results[i] = result{err: errGroupBlocked}
+			continue
+		case ctx.Err() != nil:
+			err := fmt.Errorf("not processed: the batch ran out of time: %w", ctx.Err())
+			d.cfg.Logger.Warn("not processed: the batch ran out of time; returned to the queue", msgFields(msg, "")...)
+			results[i] = result{err: err}
+			blocked = true
+			continue
+		}
+		r := d.process(ctx, h, msg)
+		results[i] = r
+		blocked = r.err != nil
+	}
+}
+
+// process handles one message; a nil error means it may be acknowledged.
+func (d *Dispatcher) process(ctx context.Context, h Handler, msg domain.Message) result {
+	state := &msgState{}
+	err := h.Handle(withState(ctx, state), msg)
+	if err == nil {
+		return result{attempted: true}
+	}
+	kind := kindOf(err)
+	switch kind {
+	case domain.KindPermanent:
+		// DeadLetter has said why it could not move the message.
+	case domain.KindNotYet:
+		d.cfg.Logger.Info("cannot be applied yet; returned to the queue", append(msgFields(msg, state.orderID), zap.Error(err))...)
+	default:
+		d.cfg.Logger.Warn("message failed; left for redelivery", append(msgFields(msg, state.orderID), zap.String("kind", kind.String()), zap.Error(err))...)
+	}
+	return result{err: err, kind: kind, attempted: true}
+}
+
+// settleTimeout bounds the deletes and visibility changes after a batch.
+const settleTimeout = 10 * time.Second
+
+// Run polls q, processes each batch and settles it: what succeeded is
+// deleted; a message that cannot be applied yet is hidden for a delay that
+// grows with its receive count (ChangeVisibility) instead of holding a
+// worker; messages never attempted are returned at once; other failures are
+// left for the visibility timeout, as SQS with Lambda does. When q records
+// failure reasons (domain.FailureRecorder) they are kept for the DLQ. When
+// ctx ends Run stops receiving, finishes the batch in hand and returns nil.
 func (d *Dispatcher) Run(ctx context.Context, q domain.Queue) error {
 	if q == nil {
 		return fmt.Errorf("%w: workers: nil queue", domain.ErrInvalid)
+	}
+	h := d.handler
+	if rec, ok := q.(domain.FailureRecorder); ok {
+		h = RecordFailures(rec, d.cfg.Logger)(h)
 	}
 	pause := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(200*time.Millisecond),
@@ -278,7 +343,10 @@ func (d *Dispatcher) Run(ctx context.Context, q domain.Queue) error {
 	for ctx.Err() == nil {
 		msgs, err := q.Receive(ctx, MaxBatch, ReceiveWait)
 		if len(msgs) > 0 {
-			d.processAndDelete(ctx, q, msgs)
+			// The batch in hand is finished even if ctx ends meanwhile, so a
+			// shutdown drains it instead of abandoning it half-applied.
+			work := context.WithoutCancel(ctx)
+			d.settle(work, q, msgs, d.processBatch(work, h, msgs))
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -298,28 +366,35 @@ func (d *Dispatcher) Run(ctx context.Context, q domain.Queue) error {
 	return nil
 }
 
-// processAndDelete finishes a received batch even if ctx ends meanwhile, so a
-// shutdown drains the work in hand instead of abandoning it half-applied.
-func (d *Dispatcher) processAndDelete(ctx context.Context, q domain.Queue, msgs []domain.Message) {
-	work := context.WithoutCancel(ctx)
-	failed := d.processBatch(work, msgs)
-	bad := make(map[string]bool, len(failed))
-	recorder, canRecord := q.(failureRecorder)
-	for _, f := range failed {
-		bad[f.msg.ID] = true
-		if canRecord && f.reason != errGroupBlocked {
-			if err := recorder.RecordFailure(work, f.msg.Receipt, shortReason(f.reason)); err != nil {
-				d.cfg.Logger.Debug("could not record the failure reason", append(msgFields(f.msg, ""), zap.Error(err))...)
+// settle deletes, returns or leaves each message of a processed batch.
+//
+// Returning a skipped message at once cannot reorder its group: the failed
+// message ahead of it is still in flight (hidden for its delay or the
+// visibility timeout), and a FIFO queue delivers nothing of a group while one
+// of its messages is in flight.
+func (d *Dispatcher) settle(ctx context.Context, q domain.Queue, msgs []domain.Message, results []result) {
+	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	defer cancel()
+	for i, msg := range msgs {
+		r := results[i]
+		switch {
+		case r.err == nil:
+			if err := q.Delete(ctx, msg.Receipt); err != nil {
+				// Redelivery is harmless: the applied-event check makes it a no-op.
+				d.cfg.Logger.Warn("delete failed; the message will be redelivered", append(msgFields(msg, ""), zap.Error(err))...)
 			}
+		case !r.attempted:
+			d.changeVisibility(ctx, q, msg, 0)
+		case r.kind == domain.KindNotYet:
+			d.changeVisibility(ctx, q, msg, notYetDelay(msg.ReceiveCount, d.cfg.NotYetDelay, d.cfg.MaxNotYetDelay))
 		}
 	}
-	for _, msg := range msgs {
-		if bad[msg.ID] {
-			continue
-		}
-		if err := q.Delete(work, msg.Receipt); err != nil {
-			// Redelivery is harmless: the applied-event check makes it a no-op.
-			d.cfg.Logger.Warn("delete failed; the message will be redelivered", append(msgFields(msg, ""), zap.Error(err))...)
-		}
+}
+
+func (d *Dispatcher) changeVisibility(ctx context.Context, q domain.Queue, msg domain.Message, after time.Duration) {
+	if err := q.ChangeVisibility(ctx, msg.Receipt, after); err != nil {
+		// Harmless: the message comes back after the visibility timeout.
+		d.cfg.Logger.Warn("could not return the message to the queue early; it comes back after the visibility timeout",
+			append(msgFields(msg, ""), zap.Duration("delay", after), zap.Error(err))...)
 	}
 }

@@ -79,6 +79,7 @@ type bundle struct {
 type setupOpts struct {
 	noDeadLetter bool
 	extra        map[string]workers.Handler
+	concurrency  int // 0: the dispatcher's default
 }
 
 func setup(t testing.TB, opts ...setupOpts) *bundle {
@@ -107,7 +108,7 @@ func setup(t testing.TB, opts ...setupOpts) *bundle {
 	for k, h := range o.extra {
 		handlers[k] = h
 	}
-	cfg := workers.Config{Handlers: handlers, Logger: logger, Metrics: rec, RetryBudget: 30 * time.Millisecond, Clock: clock}
+	cfg := workers.Config{Handlers: handlers, Logger: logger, Metrics: rec, RetryBudget: 30 * time.Millisecond, Clock: clock, Concurrency: o.concurrency}
 	if !o.noDeadLetter {
 		cfg.DeadLetter = dlq
 	}

@@ -19,10 +19,19 @@ const (
 )
 
 // HandleSQS is the worker Lambda's handler: it runs a batch from the SQS event
-// source through ProcessBatch, the same code `orderflow serve` polls with, and
-// reports the failed messages as BatchItemFailures (ReportBatchItemFailures),
-// so Lambda deletes the rest and returns only those to the queue. Failures
-// stay FIFO-aware: the later messages of a failed group are reported too.
+// source through the same dispatcher and middleware that `orderflow serve`
+// polls with, and reports the failed messages as BatchItemFailures
+// (ReportBatchItemFailures), so Lambda deletes the rest and returns only
+// those to the queue. Failures stay FIFO-aware: the later messages of a
+// failed group are reported too.
+//
+// The batch is bounded by ctx's deadline (the invocation's, less a margin)
+// as well as BatchTime, and transient retries share one budget, so a few
+// failing messages cannot use up the invocation: messages that cannot be
+// applied yet are reported at once without a retry, and messages the batch
+// had no time to start are reported without being handled. Lambda's event
+// source owns the receipts, so they come back after the queue's visibility
+// timeout rather than the growing delay Run applies.
 //
 // It never returns an error: that would fail the whole batch, including the
 // messages already applied and the other groups.

@@ -19,7 +19,7 @@ func (a *app) ordersCommand() *cobra.Command {
 	return group("orders", "Create, read, list and correct orders",
 		a.ordersPutCommand(), a.ordersGetCommand(), a.ordersListCommand(),
 		a.ordersClearReviewCommand(), a.ordersMarkRefundedCommand(), a.ordersBackfillCommand(),
-		a.ordersLinkCommand(),
+		a.ordersLinkCommand(), a.ordersRefundCommand(),
 	)
 }
 

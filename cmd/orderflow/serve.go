@@ -27,8 +27,11 @@ import (
 	"github.com/orderflow/orderflow/workers"
 )
 
-// workerLoops is how many receive loops serve runs. FIFO group blocking in the
-// queue keeps each payment's events in order however many loops there are.
+// workerLoops is how many receive loops serve runs, so that one loop
+// settling a batch does not keep the next batch waiting; within a batch the
+// dispatcher works on up to ORDERFLOW_WORKER_CONCURRENCY groups at once. FIFO
+// group blocking in the queue keeps each payment's events in order however
+// many loops there are: two loops never hold messages of one group.
 const workerLoops = 4
 
 // shutdownGrace bounds the HTTP drain on SIGTERM; queued work is never lost
@@ -66,6 +69,7 @@ func (a *app) serve(ctx context.Context) error {
 	dispatcher, err := workers.NewDispatcher(workers.Config{
 		Handlers: workers.StandardHandlers(a.deps(be)), DeadLetter: be.DLQ,
 		Logger: a.log, Metrics: a.metrics, Clock: a.clock, RetryBudget: workers.RetryBudget(a.cfg.VisibilityTimeout),
+		BatchTime: workers.BatchTime(a.cfg.VisibilityTimeout), Concurrency: a.cfg.WorkerConcurrency,
 	})
 	if err != nil {
 		return err
@@ -91,6 +95,9 @@ func (a *app) serve(ctx context.Context) error {
 	srv := &http.Server{
 		Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		// Stripe's headers are small and API Gateway caps them at 10 KB; the
+		// 1 MB default would let a 660 KB header reach the handler.
+		MaxHeaderBytes: 64 << 10,
 	}
 
 	fmt.Fprintf(a.stderr, "orderflow: listening on http://%s (POST /webhooks/stripe, GET /healthz), backend %s", listener.Addr(), a.cfg.Backend)

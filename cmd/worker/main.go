@@ -46,12 +46,15 @@ func newHandler(ctx context.Context, getenv func(string) string) (handler, func(
 	}
 	cfg, clock := env.Config, domain.SystemClock{}
 	deps := workers.Deps{Store: env.Backend.Store, Clock: clock, Logger: env.Log, Metrics: env.Metrics, CleanupAfter: cfg.CleanupAfter()}
-	// The retry budget is serve's rule (ORDERFLOW_VISIBILITY_TIMEOUT, default
-	// 30 s, so 5 s on Lambda, against a 30 s function timeout and a 180 s
-	// queue visibility); the invocation deadline bounds a whole batch on top.
+	// The retry budget and batch time are serve's rules
+	// (ORDERFLOW_VISIBILITY_TIMEOUT, default 30 s, so 5 s and 15 s on Lambda,
+	// against a 30 s function timeout and a 180 s queue visibility); the
+	// invocation deadline less deadlineMargin bounds a whole batch on top, and
+	// the batch's groups run in parallel (ORDERFLOW_WORKER_CONCURRENCY).
 	disp, err := workers.NewDispatcher(workers.Config{
 		Handlers: workers.StandardHandlers(deps), DeadLetter: env.Backend.DLQ,
 		Logger: env.Log, Metrics: env.Metrics, Clock: clock, RetryBudget: workers.RetryBudget(cfg.VisibilityTimeout),
+		BatchTime: workers.BatchTime(cfg.VisibilityTimeout), Concurrency: cfg.WorkerConcurrency,
 	})
 	if err != nil {
 		_ = env.Close()

@@ -24,6 +24,11 @@ const (
 // rotation always reaches every container within a quarter of an hour.
 const maxSecretsTTL = 15 * time.Minute
 
+// maxWorkerConcurrency is the most groups of a batch a worker handles at
+// once (workers.MaxConcurrency); a batch holds at most 10 messages, so more
+// than that only matters if batches grow.
+const maxWorkerConcurrency = 100
+
 // Config is every tunable of orderflow. Secret values are kept here but never
 // printed: String and errors name variables, not values.
 type Config struct {
@@ -33,6 +38,7 @@ type Config struct {
 	VisibilityTimeout           time.Duration
 	MaxReceives                 int
 	MaxReplays                  int
+	WorkerConcurrency           int
 	CleanupInterval             time.Duration
 	CleanupFailedPaymentMinutes int
 	LogLevel                    string
@@ -67,6 +73,15 @@ type Config struct {
 	DLQURL          string
 	EventsQueueName string
 	DLQName         string
+
+	// DownloadsDisabled is the kill switch of SPEC §13 (DOWNLOADS_DISABLED,
+	// template parameter DownloadsDisabled): every access check answers 403
+	// downloads_disabled.
+	DownloadsDisabled bool
+	// StripeWebhookURL is this deployment's webhook URL as registered in
+	// Stripe (STRIPE_WEBHOOK_URL, e.g. https://<api>/<stage>/webhooks/stripe):
+	// `orderflow doctor` looks for the Stripe webhook endpoint with it.
+	StripeWebhookURL string
 }
 
 // Defaults returns the configuration used when no variable is set.
@@ -78,6 +93,7 @@ func Defaults() Config {
 		VisibilityTimeout:           30 * time.Second,
 		MaxReceives:                 5,
 		MaxReplays:                  3,
+		WorkerConcurrency:           10,
 		CleanupInterval:             5 * time.Minute,
 		CleanupFailedPaymentMinutes: 60,
 		LogLevel:                    "info",
@@ -130,6 +146,7 @@ func Load(getenv func(string) string) (Config, error) {
 	dur("ORDERFLOW_VISIBILITY_TIMEOUT", &c.VisibilityTimeout)
 	num("ORDERFLOW_MAX_RECEIVES", &c.MaxReceives)
 	num("MAX_REPLAYS", &c.MaxReplays)
+	num("ORDERFLOW_WORKER_CONCURRENCY", &c.WorkerConcurrency)
 	dur("ORDERFLOW_CLEANUP_INTERVAL", &c.CleanupInterval)
 	num("CLEANUP_FAILED_PAYMENT_MINUTES", &c.CleanupFailedPaymentMinutes)
 	str("LOG_LEVEL", &c.LogLevel)
@@ -161,6 +178,14 @@ func Load(getenv func(string) string) (Config, error) {
 	str("DLQ_URL", &c.DLQURL)
 	str("EVENTS_QUEUE_NAME", &c.EventsQueueName)
 	str("DLQ_NAME", &c.DLQName)
+	if v := strings.TrimSpace(getenv("DOWNLOADS_DISABLED")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("DOWNLOADS_DISABLED=%q: want true or false", v))
+		}
+		c.DownloadsDisabled = b
+	}
+	str("STRIPE_WEBHOOK_URL", &c.StripeWebhookURL)
 	c.Backend = strings.ToLower(c.Backend)
 
 	err := c.Validate()
@@ -199,6 +224,9 @@ func (c Config) Validate() error {
 		// never move anything, which is never what an operator means.
 		add("MAX_REPLAYS=%d: want at least 1", c.MaxReplays)
 	}
+	if c.WorkerConcurrency < 1 || c.WorkerConcurrency > maxWorkerConcurrency {
+		add("ORDERFLOW_WORKER_CONCURRENCY=%d: want 1 to %d", c.WorkerConcurrency, maxWorkerConcurrency)
+	}
 	if c.CleanupInterval < time.Second {
 		add("ORDERFLOW_CLEANUP_INTERVAL=%s: want at least 1s", c.CleanupInterval)
 	}
@@ -215,6 +243,11 @@ func (c Config) Validate() error {
 	}
 	if u, err := url.Parse(c.StripeAPIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		add("STRIPE_API_BASE=%q is not an http(s) URL", c.StripeAPIBase)
+	}
+	if c.StripeWebhookURL != "" {
+		if u, err := url.Parse(c.StripeWebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("STRIPE_WEBHOOK_URL=%q is not an http(s) URL", c.StripeWebhookURL)
+		}
 	}
 	if c.SecretsTTL <= 0 || c.SecretsTTL > maxSecretsTTL {
 		add("SECRETS_CACHE_TTL=%s: want more than 0 and at most 15m", c.SecretsTTL)

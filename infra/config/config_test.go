@@ -73,3 +73,18 @@ func TestStripeModeFromEnvOrKeyPrefix(t *testing.T) {
 		t.Errorf("STRIPE_MODE=prod: %v, want an error naming it", err)
 	}
 }
+
+func TestWorkerConcurrency(t *testing.T) {
+	t.Parallel()
+	if c, err := config.Load(env(nil)); err != nil || c.WorkerConcurrency != 10 {
+		t.Fatalf("default = %d, %v; want 10", c.WorkerConcurrency, err)
+	}
+	if c, err := config.Load(env(map[string]string{"ORDERFLOW_WORKER_CONCURRENCY": "3"})); err != nil || c.WorkerConcurrency != 3 {
+		t.Fatalf("override = %d, %v; want 3", c.WorkerConcurrency, err)
+	}
+	for _, bad := range []string{"0", "-1", "101", "lots"} {
+		if _, err := config.Load(env(map[string]string{"ORDERFLOW_WORKER_CONCURRENCY": bad})); err == nil || !strings.Contains(err.Error(), "ORDERFLOW_WORKER_CONCURRENCY") {
+			t.Errorf("ORDERFLOW_WORKER_CONCURRENCY=%s: err = %v, want it named", bad, err)
+		}
+	}
+}
