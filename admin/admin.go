@@ -42,7 +42,8 @@ type TokenSource interface {
 	RefreshAdminTokens(ctx context.Context) (secrets.AdminTokenSet, error)
 }
 
-// Refunder starts a full refund through Stripe (SPEC §14). Errors:
+// Refunder starts a full refund through Stripe (SPEC §14);
+// workers.RefundRequester is the one NewFromBackend wires. Errors:
 // domain.ErrNotFound, domain.ErrNotPaid, domain.ErrAlreadyRefunded,
 // domain.ErrAlreadyRefunding, domain.ErrInvalid.
 type Refunder interface {
@@ -50,21 +51,17 @@ type Refunder interface {
 }
 
 // AccessDecision is the answer of GET /v1/access (SPEC §13).
-type AccessDecision struct {
-	Allowed  bool     `json:"allowed"`
-	OrderID  string   `json:"orderId,omitempty"`
-	Reason   string   `json:"reason,omitempty"`
-	OrderIDs []string `json:"orderIds,omitempty"`
-}
+type AccessDecision = workers.AccessDecision
 
-// Access reasons that steer the status code.
+// Access reasons that steer the status code when a decision carries none.
 const (
-	ReasonRequiresReview    = "requires_review"
-	ReasonNoOrder           = "no_order"
-	ReasonDownloadsDisabled = "downloads_disabled"
+	ReasonRequiresReview    = workers.AccessRequiresReview
+	ReasonNoOrder           = workers.AccessNoOrder
+	ReasonDownloadsDisabled = workers.AccessDownloadsDisabled
 )
 
-// AccessChecker answers whether a buyer may download a product (SPEC §13).
+// AccessChecker answers whether a buyer may download a product (SPEC §13);
+// workers.AccessChecker is the one NewFromBackend wires.
 type AccessChecker interface {
 	Check(ctx context.Context, userID, productID string) (AccessDecision, error)
 }
@@ -87,8 +84,9 @@ type Config struct {
 	// sessionKey, else a random key made by New (sessions then end with the
 	// process).
 	SessionKey []byte
-	// Refunder and Access serve POST orders/{id}/refund and GET /v1/access;
-	// nil answers 501 not_implemented.
+	// Refunder and Access serve POST orders/{id}/refund and GET /v1/access
+	// (NewFromBackend wires workers.RefundRequester and
+	// workers.AccessChecker); nil answers 501 not_implemented.
 	Refunder Refunder
 	Access   AccessChecker
 	// MaxReplays is MAX_REPLAYS for redrive (0: the default).

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/infra/stripeapi"
 	"github.com/orderflow/orderflow/workers"
 )
 
@@ -200,18 +201,9 @@ func (h *Handler) apiLinkPaymentIntent(w http.ResponseWriter, r *http.Request, p
 	h.answerOrder(w, r)(h.operator.LinkPaymentIntent(r.Context(), r.PathValue("id"), strings.TrimSpace(body.PaymentIntentID), p.ActorID, body.Force))
 }
 
-// RefundReasons are the reasons Stripe accepts for a refund (SPEC §14); ""
-// sends none.
-var RefundReasons = []string{"requested_by_customer", "duplicate", "fraudulent"}
-
 func checkRefundReason(reason string) error {
-	if reason == "" {
+	if stripeapi.ValidRefundReason(reason) {
 		return nil
-	}
-	for _, ok := range RefundReasons {
-		if reason == ok {
-			return nil
-		}
 	}
 	return fmt.Errorf("%w: reason %q: want requested_by_customer, duplicate or fraudulent", domain.ErrInvalid, reason)
 }
@@ -339,9 +331,11 @@ func (h *Handler) apiAccess(w http.ResponseWriter, r *http.Request, _ Principal)
 		h.fail(w, r, err)
 		return
 	}
-	status := http.StatusOK
+	status := d.HTTPStatus
 	switch {
+	case status != 0:
 	case d.Allowed:
+		status = http.StatusOK
 	case d.Reason == ReasonRequiresReview:
 		status = http.StatusLocked
 	default:

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/infra/stripeapi"
 	"github.com/orderflow/orderflow/workers"
 )
 
@@ -392,7 +393,7 @@ func (h *Handler) showOrder(w http.ResponseWriter, r *http.Request, v view, id s
 		h.pageError(w, r, v, err)
 		return
 	}
-	v.Title, v.Order, v.Reasons, v.RefundEnabled = "Order "+o.ID, &o, RefundReasons, h.cfg.Refunder != nil
+	v.Title, v.Order, v.Reasons, v.RefundEnabled = "Order "+o.ID, &o, stripeapi.RefundReasons, h.cfg.Refunder != nil
 	if c := r.URL.Query().Get("ok"); flashes[c] != "" && v.Flash == "" {
 		v.Flash = flashes[c]
 	}

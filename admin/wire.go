@@ -10,13 +10,17 @@ import (
 	"github.com/orderflow/orderflow/infra/config"
 	"github.com/orderflow/orderflow/infra/secrets"
 	"github.com/orderflow/orderflow/infra/stripeapi"
+	"github.com/orderflow/orderflow/workers"
 )
 
 // NewFromBackend builds the handler `orderflow serve` and the AdminFunction
 // run: the store and both queues of be (opened with backend.All), a Stripe
 // client on STRIPE_API_BASE for replay, the tokens of ORDERFLOW_ADMIN_TOKENS
-// and ADMIN_TOKENS_SECRET_ARN, ORDERFLOW_SESSION_KEY and MAX_REPLAYS. base
-// carries what the caller owns: Logger, Metrics, Clock, Refunder, Access.
+// and ADMIN_TOKENS_SECRET_ARN, ORDERFLOW_SESSION_KEY, MAX_REPLAYS, and the
+// use-cases the CLI runs too: refunds through that Stripe client (SPEC §14)
+// and the access check with the DOWNLOADS_DISABLED kill switch (§13). base
+// carries what the caller owns (Logger, Metrics, Clock); a Refunder or
+// Access set there wins.
 func NewFromBackend(ctx context.Context, cfg config.Config, be *backend.Backend, base Config) (*Handler, error) {
 	tcfg := secrets.AdminTokensConfig{
 		Env: cfg.AdminTokens, SecretARN: cfg.AdminTokensSecretARN, TTL: cfg.SecretsTTL,
@@ -45,5 +49,11 @@ func NewFromBackend(ctx context.Context, cfg config.Config, be *backend.Backend,
 		base.SessionKey = []byte(cfg.SessionKey)
 	}
 	base.MaxReplays = cfg.MaxReplays
+	if base.Refunder == nil {
+		base.Refunder = workers.RefundRequester{Store: be.Store, Stripe: sc, Clock: base.Clock}
+	}
+	if base.Access == nil {
+		base.Access = workers.AccessChecker{Store: be.Store, Disabled: cfg.DownloadsDisabled}
+	}
 	return New(base)
 }
