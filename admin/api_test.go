@@ -288,7 +288,7 @@ func TestAdminAPIBackendDown(t *testing.T) {
 				t.Setenv("AWS_ENDPOINT_URL_SQS", dead)
 				t.Setenv("AWS_MAX_ATTEMPTS", "1")
 			}
-			b := setup(t, env, nil)
+			b := setup(t, env, []emulator.StripeEvent{{Raw: fixture(t, "payment_intent.succeeded.json", "down")}})
 			if be.Name == "sqlite" {
 				_ = b.be.Close() // the database is gone
 			}
@@ -300,6 +300,7 @@ func TestAdminAPIBackendDown(t *testing.T) {
 				{"POST", "/admin/v1/orders/ord_1/link-payment-intent", b.operator, `{"paymentIntentId":"pi_1"}`},
 				{"GET", "/admin/v1/dlq", b.viewer, ""},
 				{"POST", "/admin/v1/dlq/redrive", b.operator, `{"dryRun":true}`},
+				{"POST", "/admin/v1/events/evt_down_pi_succeeded/replay", b.operator, ""},
 			} {
 				r := b.do(c.method, c.path, c.token, c.body)
 				if r.status != http.StatusServiceUnavailable || r.errorCode() != "unavailable" {
