@@ -459,6 +459,7 @@ func TestWebhookRoute(t *testing.T) {
 	// which checks bearer tokens itself; no route has a gateway authorizer.
 	want := []string{
 		"AdminFunction ANY /admin/{proxy+}",
+		"AdminFunction ANY /console",
 		"AdminFunction ANY /console/{proxy+}",
 		"AdminFunction GET /v1/access",
 		"IngressFunction POST /webhooks/stripe",
