@@ -15,11 +15,11 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## (.*)/  \1\t\2/' | expand -t 36
 
 run: prereq-go ## run the whole pipeline locally on SQLite (ingress, workers, cleanup schedule)
-	$(GO) run ./cmd/orderflow serve --log-format $${ORDERFLOW_LOG_FORMAT:-console}
+	ORDERFLOW_DEV_ADMIN_TOKEN=$${ORDERFLOW_DEV_ADMIN_TOKEN:-true} $(GO) run ./cmd/orderflow serve --log-format $${ORDERFLOW_LOG_FORMAT:-console}
 
 # go test also runs every fuzz target on its seed corpus
 # (<package>/testdata/fuzz/<FuzzName>), so `make test` covers the seeds.
-test: prereqs tools ## run every test, emulators included (installs dynalite and stripe-mock first)
+test: prereqs prereq-chromium tools ## run every test, emulators included (installs dynalite, stripe-mock and chromium first)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(GO) test -count=1 -tags nosqlite ./infra/backend
@@ -55,8 +55,13 @@ build: prereq-go lambda-build ## build bin/orderflow and every Lambda bootstrap 
 clean: ## remove build output and the local database
 	rm -rf bin .aws-sam .orderflow
 
+console-screenshots: prereq-go prereq-chromium ## regenerate the console screenshots in testdata/console (headless Chromium)
+	ORDERFLOW_CONSOLE_SCREENSHOTS=1 $(GO) test -count=1 -run '^TestConsoleInChromium$$' ./admin
+
 # --- prerequisites: one clear line when something is missing -------------
-.PHONY: prereq-go prereq-node
+.PHONY: prereq-go prereq-node prereq-chromium console-screenshots
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 prereq-go:
 	@command -v $(GO) >/dev/null 2>&1 || { echo "orderflow needs Go 1.26+ (https://go.dev/dl/): 'go' is not on PATH" >&2; exit 1; }
 
@@ -64,6 +69,12 @@ prereq-node:
 	@command -v node >/dev/null 2>&1 || { echo "orderflow's tests need Node.js 20+ for the DynamoDB emulator (dynalite): 'node' is not on PATH" >&2; exit 1; }
 	@major=$$(node -p 'process.versions.node.split(".")[0]'); [ "$$major" -ge 20 ] || { echo "orderflow's tests need Node.js 20+, found $$(node --version)" >&2; exit 1; }
 	@command -v npm >/dev/null 2>&1 || { echo "orderflow's tests need npm (it comes with Node.js 20+): 'npm' is not on PATH" >&2; exit 1; }
+
+# The console's browser tests drive Debian's chromium headless (chromedp).
+prereq-chromium:
+	@[ -x $(CHROMIUM) ] || { echo "installing chromium for the console's browser tests (apt-get)"; \
+		{ $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 || \
+		echo "could not install chromium (apt-get install -y chromium, as root on Debian); the console browser test will fail until $(CHROMIUM) exists" >&2; }
 
 prereqs: prereq-go prereq-node node_modules/.installed
 

@@ -72,3 +72,23 @@ func TestBodyTooLargeWithAttributesIs413(t *testing.T) {
 		t.Fatalf("%d enqueued", n)
 	}
 }
+
+// Issue 12, input 4: a signed event with an added "TYPE" key is read
+// differently by Go's case-insensitive decoder than by Stripe's libraries:
+// refused with 400, nothing enqueued.
+func TestEventWithKeyInAnotherCaseIs400(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	body := fixture(t, "charge.refunded")
+	body = []byte(strings.Replace(string(body), `"type": "charge.refunded"`, `"type": "charge.refunded", "TYPE": "customer.created"`, 1))
+	if !strings.Contains(string(body), `"TYPE"`) {
+		t.Fatal("fixture has no top-level type to shadow")
+	}
+	rec := post(b.handler, "/webhooks/stripe", body, sign(body, secretCurrent, now))
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "TYPE") {
+		t.Fatalf("status %d %s, want 400 naming the key", rec.Code, rec.Body)
+	}
+	if n := len(b.queue.sent(t)); n != 0 {
+		t.Fatalf("%d enqueued", n)
+	}
+}

@@ -44,7 +44,7 @@ func DeadLetter(dlq domain.Queue, rec *metrics.Recorder, log *zap.Logger) Middle
 			}
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadLetterTimeout)
 			defer cancel()
-			if _, serr := dlq.Send(sctx, deadLetterMessage(msg, err)); serr != nil {
+			if _, serr := domain.Enqueue(sctx, dlq, deadLetterMessage(msg, err)); serr != nil {
 				log.Error("permanent failure; dead-letter send failed, left for the receive limit", append(fields, zap.NamedError("sendError", serr))...)
 				return err
 			}

@@ -95,7 +95,8 @@ func (a *app) rootCommand() *cobra.Command {
 		return usagef("orderflow needs a command (see orderflow --help)")
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(a.serveCommand(), a.ordersCommand(), a.cleanupCommand(), a.dlqCommand(), a.eventsCommand(), a.awsCommand(), a.accessCommand(), a.doctorCommand())
+	root.AddCommand(a.serveCommand(), a.ordersCommand(), a.cleanupCommand(), a.dlqCommand(), a.eventsCommand(),
+		a.awsCommand(), a.accessCommand(), a.doctorCommand(), a.adminCommand())
 	return root
 }
 

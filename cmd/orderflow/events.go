@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/orderflow/orderflow/infra/backend"
 	"github.com/orderflow/orderflow/infra/stripeapi"
 	"github.com/orderflow/orderflow/ingress"
+	"github.com/orderflow/orderflow/workers"
 )
 
 func (a *app) eventsCommand() *cobra.Command {
@@ -39,14 +39,6 @@ func (a *app) stripeClient(ctx context.Context) (*backend.Backend, *stripeapi.Cl
 	return be, c, nil
 }
 
-// replayResult is the line `events replay` prints.
-type replayResult struct {
-	EventID   string `json:"eventId"`
-	EventType string `json:"eventType"`
-	Enqueued  bool   `json:"enqueued"`
-	Ignored   bool   `json:"ignored,omitempty"`
-}
-
 func (a *app) eventsReplayCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "replay <evt_id>",
@@ -62,7 +54,7 @@ Types orderflow does not handle are reported as ignored and not enqueued.`,
 		Args:    exactArgs(1, "one Stripe event id (evt_…)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := strings.TrimSpace(args[0])
-			if !strings.HasPrefix(id, "evt_") || strings.ContainsAny(id, "/?#% ") {
+			if err := workers.CheckEventID(id); err != nil {
 				return usagef("%q is not a Stripe event id (evt_…)", args[0])
 			}
 			ctx := cmd.Context()
@@ -70,29 +62,11 @@ Types orderflow does not handle are reported as ignored and not enqueued.`,
 			if err != nil {
 				return err
 			}
-			raw, err := sc.GetEvent(ctx, id)
-			if errors.Is(err, domain.ErrNotFound) {
-				return fmt.Errorf("stripe event %s not found (Stripe keeps events 30 days)", id)
-			}
+			res, err := workers.EventReplayer{Events: be.Events, Stripe: sc, Clock: a.clock, Logger: a.log}.Replay(ctx, id)
 			if err != nil {
 				return err
 			}
-			ev, err := domain.ParseEvent(raw)
-			if err != nil {
-				return fmt.Errorf("stripe returned event %s: %w", id, err)
-			}
-			if !domain.IsAccepted(ev.Type) {
-				a.log.Info("event not enqueued: type not handled", zap.String("eventId", ev.ID), zap.String("eventType", ev.Type))
-				return a.printJSON(replayResult{EventID: ev.ID, EventType: ev.Type, Ignored: true})
-			}
-			msg := ingress.Route(ev, raw, domain.SourceReplay)
-			msg.DedupID = fmt.Sprintf("%s#manual-%d", ev.ID, a.clock.Now().Unix())
-			if _, err := domain.Enqueue(ctx, be.Events, msg); err != nil {
-				return fmt.Errorf("enqueue event %s: %w", ev.ID, err)
-			}
-			a.log.Info("event enqueued for replay", zap.String("eventId", ev.ID), zap.String("eventType", ev.Type),
-				zap.String("group", msg.GroupID), zap.String("dedupId", msg.DedupID))
-			return a.printJSON(replayResult{EventID: ev.ID, EventType: ev.Type, Enqueued: true})
+			return a.printJSON(res)
 		},
 	}
 }

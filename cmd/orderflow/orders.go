@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/infra/backend"
+	"github.com/orderflow/orderflow/workers"
 )
 
 func (a *app) ordersCommand() *cobra.Command {
@@ -161,9 +163,9 @@ func (a *app) ordersListCommand() *cobra.Command {
 	return c
 }
 
-// operatorCommand builds clear-review and mark-refunded: one transition by an
-// admin, written with the same conditional write as Stripe events.
-func (a *app) operatorCommand(use, short, example string, trigger domain.Trigger) *cobra.Command {
+// operatorCommand builds clear-review and mark-refunded: one workers.Operator
+// use-case, the same the admin API and console call.
+func (a *app) operatorCommand(use, short, example string, action func(workers.Operator, context.Context, string, string) (domain.Order, error)) *cobra.Command {
 	var actor string
 	c := &cobra.Command{
 		Use: use + " <id> --actor <adminId>", Short: short, Example: example,
@@ -176,9 +178,7 @@ func (a *app) operatorCommand(use, short, example string, trigger domain.Trigger
 			if err != nil {
 				return err
 			}
-			o, _, err := domain.Update(cmd.Context(), be.Store, a.clock, args[0], "", func(o *domain.Order) (bool, error) {
-				return domain.Apply(o, domain.Change{Trigger: trigger, Actor: domain.Admin(actor), At: a.clock.Now()})
-			})
+			o, err := action(workers.Operator{Store: be.Store, Clock: a.clock}, cmd.Context(), args[0], actor)
 			if err != nil {
 				return orderError(args[0], err)
 			}
@@ -191,10 +191,10 @@ func (a *app) operatorCommand(use, short, example string, trigger domain.Trigger
 
 func (a *app) ordersClearReviewCommand() *cobra.Command {
 	return a.operatorCommand("clear-review", "Clear an order's review flag after checking it (playbook §2, §8)",
-		"  orderflow orders clear-review ord_123 --actor adm_42", domain.TriggerClearReview)
+		"  orderflow orders clear-review ord_123 --actor adm_42", workers.Operator.ClearReview)
 }
 
 func (a *app) ordersMarkRefundedCommand() *cobra.Command {
 	return a.operatorCommand("mark-refunded", "Record a refund made outside Stripe webhooks (playbook §4)",
-		"  orderflow orders mark-refunded ord_123 --actor adm_42", domain.TriggerMarkRefunded)
+		"  orderflow orders mark-refunded ord_123 --actor adm_42", workers.Operator.MarkRefunded)
 }

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/term"
 
+	"github.com/orderflow/orderflow/admin"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/infra/backend"
 	"github.com/orderflow/orderflow/infra/config"
@@ -77,6 +78,13 @@ func (a *app) serve(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", healthHandler(be))
 	mux.Handle("/", handler)
+	adminHandler, err := a.adminHandler(ctx, be)
+	if err != nil {
+		return err
+	}
+	for _, p := range []string{admin.APIPrefix, admin.ConsolePrefix, admin.ConsolePrefix + "/", admin.AccessPath} {
+		mux.Handle(p, adminHandler)
+	}
 	go a.watchDatabase(ctx, be)
 	listener, err := net.Listen("tcp", a.cfg.Addr)
 	if err != nil {
@@ -87,6 +95,9 @@ func (a *app) serve(ctx context.Context) error {
 	srv := &http.Server{
 		Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		// Stripe's headers are small and API Gateway caps them at 10 KB; the
+		// 1 MB default would let a 660 KB header reach the handler.
+		MaxHeaderBytes: 64 << 10,
 	}
 
 	fmt.Fprintf(a.stderr, "orderflow: listening on http://%s (POST /webhooks/stripe, GET /healthz), backend %s", listener.Addr(), a.cfg.Backend)

@@ -54,6 +54,20 @@ type Config struct {
 	StripeWebhookSecretARN string
 	SecretsTTL             time.Duration
 
+	// AdminTokens is ORDERFLOW_ADMIN_TOKENS: "actorId:role:sha256hex" entries,
+	// comma separated (SPEC §12). Only hashes: no token is ever configured.
+	AdminTokens string
+	// AdminTokensSecretARN is ADMIN_TOKENS_SECRET_ARN, the Secrets Manager
+	// secret {"adminTokens":[…],"sessionKey":"…"}.
+	AdminTokensSecretARN string
+	// SessionKey is ORDERFLOW_SESSION_KEY, the console's cookie signing key;
+	// empty means the secret's sessionKey, else a random key per process.
+	SessionKey string
+	// DevAdminToken is ORDERFLOW_DEV_ADMIN_TOKEN=true (`make run` sets it):
+	// serve makes a development operator token, keeps it in the data folder
+	// and prints it, as it does the webhook secret.
+	DevAdminToken bool
+
 	OrdersTable     string
 	EventsQueueURL  string
 	DLQURL          string
@@ -149,6 +163,16 @@ func Load(getenv func(string) string) (Config, error) {
 	str("STRIPE_SECRET_ARN", &c.StripeSecretARN)
 	str("STRIPE_WEBHOOK_SECRET_ARN", &c.StripeWebhookSecretARN)
 	dur("SECRETS_CACHE_TTL", &c.SecretsTTL)
+	str("ORDERFLOW_ADMIN_TOKENS", &c.AdminTokens)
+	str("ADMIN_TOKENS_SECRET_ARN", &c.AdminTokensSecretARN)
+	str("ORDERFLOW_SESSION_KEY", &c.SessionKey)
+	if v := strings.TrimSpace(getenv("ORDERFLOW_DEV_ADMIN_TOKEN")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("ORDERFLOW_DEV_ADMIN_TOKEN=%q: want true or false", v))
+		}
+		c.DevAdminToken = b
+	}
 	str("ORDERS_TABLE", &c.OrdersTable)
 	str("EVENTS_QUEUE_URL", &c.EventsQueueURL)
 	str("DLQ_URL", &c.DLQURL)
@@ -243,10 +267,52 @@ func (c Config) Validate() error {
 			break
 		}
 	}
+	problems = append(problems, adminProblems(c)...)
 	if len(problems) == 0 {
 		return nil
 	}
 	return errors.New("invalid configuration: " + strings.Join(problems, "; "))
+}
+
+// MinSessionKeyLen is the shortest ORDERFLOW_SESSION_KEY accepted: 32
+// characters, as an HMAC-SHA256 key shorter than that is weaker than the hash.
+const MinSessionKeyLen = 32
+
+// adminProblems checks the admin settings' shapes (SPEC §12), naming entries
+// by position and never showing a value.
+func adminProblems(c Config) []string {
+	var problems []string
+	for i, entry := range strings.Split(c.AdminTokens, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		parts := strings.Split(entry, ":")
+		switch {
+		case len(parts) != 3 || strings.TrimSpace(parts[0]) == "":
+			problems = append(problems, fmt.Sprintf("ORDERFLOW_ADMIN_TOKENS entry %d: want actorId:role:sha256hex (orderflow admin token new prints one)", i+1))
+		case parts[1] != "viewer" && parts[1] != "operator" && parts[1] != "service":
+			problems = append(problems, fmt.Sprintf("ORDERFLOW_ADMIN_TOKENS entry %d: role %q: want viewer, operator or service", i+1, parts[1]))
+		case !isSHA256Hex(parts[2]):
+			problems = append(problems, fmt.Sprintf("ORDERFLOW_ADMIN_TOKENS entry %d: the third field is not a SHA-256 in hex (64 characters); configure the token's hash, never the token", i+1))
+		}
+	}
+	if c.SessionKey != "" && len(c.SessionKey) < MinSessionKeyLen {
+		problems = append(problems, fmt.Sprintf("ORDERFLOW_SESSION_KEY is too short: want at least %d characters", MinSessionKeyLen))
+	}
+	return problems
+}
+
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // RequireAWS checks the settings the AWS backend needs for the given parts.

@@ -1,0 +1,252 @@
+package secrets
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/orderflow/orderflow/domain"
+)
+
+// Admin roles (SPEC §12).
+const (
+	RoleViewer   = "viewer"
+	RoleOperator = "operator"
+	RoleService  = "service"
+)
+
+const adminTokensShape = `{"adminTokens":[{"actorId":"adm_7","role":"operator","sha256":"<64 hex>"}],"sessionKey":"<optional, 32+ characters>"}`
+
+// AdminToken is one admin API token, known only by its SHA-256.
+type AdminToken struct {
+	ActorID string `json:"actorId"`
+	Role    string `json:"role"`
+	// SHA256 is the lowercase hex SHA-256 of the token.
+	SHA256 string `json:"sha256"`
+}
+
+// AdminTokenSet is what the admin API authenticates against: the tokens and,
+// from Secrets Manager, the console's optional session key.
+type AdminTokenSet struct {
+	Tokens     []AdminToken
+	SessionKey string
+}
+
+// ParseAdminTokens reads ORDERFLOW_ADMIN_TOKENS: "actorId:role:sha256hex"
+// entries, comma separated. Errors name entries by position, never a value.
+func ParseAdminTokens(list string) ([]AdminToken, error) {
+	var out []AdminToken
+	for i, entry := range splitList(list) {
+		parts := strings.Split(entry, ":")
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("%w: ORDERFLOW_ADMIN_TOKENS entry %d: want actorId:role:sha256hex", domain.ErrInvalid, i+1)
+		}
+		t, err := checkAdminToken(AdminToken{ActorID: parts[0], Role: parts[1], SHA256: parts[2]})
+		if err != nil {
+			return nil, fmt.Errorf("%w: ORDERFLOW_ADMIN_TOKENS entry %d: %s", domain.ErrInvalid, i+1, err)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// checkAdminToken validates one token's fields and lowercases its hash.
+func checkAdminToken(t AdminToken) (AdminToken, error) {
+	t.ActorID, t.Role, t.SHA256 = strings.TrimSpace(t.ActorID), strings.TrimSpace(t.Role), strings.ToLower(strings.TrimSpace(t.SHA256))
+	switch {
+	case t.ActorID == "" || strings.ContainsAny(t.ActorID, ":, \t\r\n"):
+		return t, fmt.Errorf("actorId is empty or holds a separator")
+	case t.Role != RoleViewer && t.Role != RoleOperator && t.Role != RoleService:
+		return t, fmt.Errorf("role %q: want viewer, operator or service", t.Role)
+	case len(t.SHA256) != 64 || strings.Trim(t.SHA256, "0123456789abcdef") != "":
+		return t, fmt.Errorf("sha256 is not 64 hex characters (configure the token's hash, never the token)")
+	}
+	return t, nil
+}
+
+// AdminTokensConfig configures AdminTokens.
+type AdminTokensConfig struct {
+	// Env is ORDERFLOW_ADMIN_TOKENS.
+	Env string
+	// SecretARN is ADMIN_TOKENS_SECRET_ARN; Client must be set with it.
+	SecretARN string
+	Client    *secretsmanager.Client
+	// TTL and RefreshInterval as for the Stripe secrets (0: the defaults).
+	TTL             time.Duration
+	RefreshInterval time.Duration
+	Clock           domain.Clock
+	Logger          *zap.Logger
+}
+
+// AdminTokens serves the admin tokens from ORDERFLOW_ADMIN_TOKENS and, when an
+// ARN is set, from Secrets Manager with the webhook secrets' rules: cached
+// for a TTL, refetched at once (at most every RefreshInterval) when a
+// presented token matches none, so a token added by a rotation works at once.
+// Tokens from both places are valid together.
+type AdminTokens struct {
+	cfg   AdminTokensConfig
+	env   []AdminToken
+	group singleflight.Group
+
+	mu          sync.Mutex
+	cached      AdminTokenSet
+	fetchedAt   time.Time
+	ok          bool
+	lastRefresh *refresh
+}
+
+// NewAdminTokens validates cfg and parses the env tokens.
+func NewAdminTokens(cfg AdminTokensConfig) (*AdminTokens, error) {
+	env, err := ParseAdminTokens(cfg.Env)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.SecretARN != "" && cfg.Client == nil:
+		return nil, fmt.Errorf("%w: admin tokens: ADMIN_TOKENS_SECRET_ARN is set but there is no Secrets Manager client", domain.ErrInvalid)
+	case cfg.TTL < 0 || cfg.TTL > MaxTTL:
+		return nil, fmt.Errorf("%w: admin tokens: TTL %s: want at most %s", domain.ErrInvalid, cfg.TTL, MaxTTL)
+	case cfg.RefreshInterval < 0:
+		return nil, fmt.Errorf("%w: admin tokens: RefreshInterval %s is negative", domain.ErrInvalid, cfg.RefreshInterval)
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = DefaultTTL
+	}
+	if cfg.RefreshInterval == 0 {
+		cfg.RefreshInterval = DefaultRefreshInterval
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = domain.SystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &AdminTokens{cfg: cfg, env: env}, nil
+}
+
+// Configured reports whether any token can exist: env tokens or a secret.
+func (a *AdminTokens) Configured() bool { return len(a.env) > 0 || a.cfg.SecretARN != "" }
+
+// AdminTokens returns the tokens, from the cache while it is fresh.
+func (a *AdminTokens) AdminTokens(ctx context.Context) (AdminTokenSet, error) {
+	return a.get(ctx, false)
+}
+
+// RefreshAdminTokens refetches the secret, at most once per RefreshInterval
+// (callers within it wait for the refetch under way and share its result).
+func (a *AdminTokens) RefreshAdminTokens(ctx context.Context) (AdminTokenSet, error) {
+	if a.cfg.SecretARN == "" {
+		return a.get(ctx, false)
+	}
+	a.mu.Lock()
+	now := a.cfg.Clock.Now()
+	if r := a.lastRefresh; r != nil && now.Sub(r.at) < a.cfg.RefreshInterval {
+		a.mu.Unlock()
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return AdminTokenSet{}, fmt.Errorf("secrets: admin tokens: %w", ctx.Err())
+		}
+		return a.get(ctx, false)
+	}
+	r := &refresh{at: now, done: make(chan struct{})}
+	a.lastRefresh = r
+	a.mu.Unlock()
+	defer close(r.done)
+	set, err := a.get(ctx, true)
+	if err == nil {
+		a.cfg.Logger.Info("refetched admin tokens after an unknown token",
+			zap.String("secret", secretName(a.cfg.SecretARN)), zap.Int("count", len(set.Tokens)))
+	}
+	return set, err
+}
+
+func (a *AdminTokens) get(ctx context.Context, force bool) (AdminTokenSet, error) {
+	if a.cfg.SecretARN == "" {
+		return AdminTokenSet{Tokens: slices.Clone(a.env)}, nil
+	}
+	if !force {
+		a.mu.Lock()
+		fresh := a.ok && a.cfg.Clock.Now().Sub(a.fetchedAt) < a.cfg.TTL
+		set := a.cached
+		a.mu.Unlock()
+		if fresh {
+			return a.withEnv(set), nil
+		}
+	}
+	ch := a.group.DoChan("admin tokens", func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+		defer cancel()
+		started := a.cfg.Clock.Now()
+		set, err := a.fetch(fctx)
+		if err != nil {
+			return nil, err
+		}
+		a.mu.Lock()
+		a.cached, a.fetchedAt, a.ok = set, started, true
+		a.mu.Unlock()
+		return set, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return AdminTokenSet{}, res.Err
+		}
+		return a.withEnv(res.Val.(AdminTokenSet)), nil
+	case <-ctx.Done():
+		return AdminTokenSet{}, fmt.Errorf("secrets: admin tokens: %w", ctx.Err())
+	}
+}
+
+func (a *AdminTokens) withEnv(set AdminTokenSet) AdminTokenSet {
+	set.Tokens = append(slices.Clone(set.Tokens), a.env...)
+	return set
+}
+
+func (a *AdminTokens) fetch(ctx context.Context) (AdminTokenSet, error) {
+	name := secretName(a.cfg.SecretARN)
+	out, err := a.cfg.Client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(a.cfg.SecretARN)})
+	if err != nil {
+		return AdminTokenSet{}, fmt.Errorf("secrets: get admin tokens from secret %q: %w", name, err)
+	}
+	value := aws.ToString(out.SecretString)
+	if out.SecretString == nil {
+		value = string(out.SecretBinary)
+	}
+	return ParseAdminTokenSecret(name, value)
+}
+
+// ParseAdminTokenSecret reads the admin-tokens secret's JSON; name is only
+// for errors, which never show a value.
+func ParseAdminTokenSecret(name, value string) (AdminTokenSet, error) {
+	var doc struct {
+		AdminTokens *[]AdminToken `json:"adminTokens"`
+		SessionKey  string        `json:"sessionKey"`
+	}
+	if err := decodeJSON(strings.TrimSpace(value), &doc); err != nil {
+		return AdminTokenSet{}, shapeError(name, "admin tokens", "is not valid JSON", adminTokensShape)
+	}
+	if doc.AdminTokens == nil {
+		return AdminTokenSet{}, shapeError(name, "admin tokens", `has no "adminTokens" field`, adminTokensShape)
+	}
+	set := AdminTokenSet{SessionKey: doc.SessionKey}
+	for i, t := range *doc.AdminTokens {
+		t, err := checkAdminToken(t)
+		if err != nil {
+			return AdminTokenSet{}, shapeError(name, "admin tokens", fmt.Sprintf("entry %d: %s", i+1, err), adminTokensShape)
+		}
+		set.Tokens = append(set.Tokens, t)
+	}
+	if set.SessionKey != "" && len(set.SessionKey) < 32 {
+		return AdminTokenSet{}, shapeError(name, "admin tokens", "has a sessionKey shorter than 32 characters", adminTokensShape)
+	}
+	return set, nil
+}
