@@ -71,6 +71,7 @@ func (e *RefusedError) IdempotencyConflict() bool {
 	return e.Type == string(stripe.ErrorTypeIdempotency)
 }
 
+// Error is one line: the operation, Stripe's code and message, the status.
 func (e *RefusedError) Error() string {
 	code := e.Code
 	if code == "" {
