@@ -375,7 +375,9 @@ func TestRefundGuardAndIdempotencyKey(t *testing.T) {
 	if _, err := domain.Apply(&o, req); !errors.Is(err, domain.ErrAlreadyRefunding) {
 		t.Fatalf("second request: %v, want ErrAlreadyRefunding", err)
 	}
-	apply(t, &o, refund("evt_failed", domain.EventRefundFailed, "pi_a", now.Add(-time.Minute), "failed"))
+	failed := refund("evt_failed", domain.EventRefundFailed, "pi_a", now.Add(-time.Minute), "failed")
+	failed.Object.ID = "re_1" // the refund orderflow requested
+	apply(t, &o, failed)
 	if err := domain.RefundGuard(o); err != nil {
 		t.Fatalf("after refund_failed: %v", err)
 	}
@@ -390,4 +392,48 @@ func types(o domain.Order) []string {
 		out = append(out, e.Type)
 	}
 	return out
+}
+
+// A late failure event about an older refund does not open the way to a
+// second refund while a newer one is pending, and one refund's several
+// failure events count once in the idempotency key.
+func TestRefundGuardCountsEachRefundOnce(t *testing.T) {
+	t.Parallel()
+	o := pendingOrder(2000)
+	apply(t, &o, pi("evt_ok", domain.EventPaymentSucceeded, "pi_a", now.Add(-time.Hour), 2000, 2000))
+	request := func(id string) error {
+		_, err := domain.Apply(&o, domain.Change{Trigger: domain.TriggerRequestRefund, Actor: domain.Admin("adm_1"), At: now,
+			Refund: &domain.RefundRequest{RefundID: id, Amount: 2000}})
+		return err
+	}
+	failure := func(evt, typ, refundID string, minutes int) domain.Event {
+		ev := refund(evt, typ, "pi_a", now.Add(time.Duration(minutes)*time.Minute), "failed")
+		ev.Object.ID = refundID
+		return ev
+	}
+	if err := request("re_1"); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, &o, failure("evt_f1", domain.EventRefundFailed, "re_1", -30))
+	if k := domain.RefundIdempotencyKey(o); k != "orderflow-refund-ord_a-1" {
+		t.Fatalf("key after one failed refund = %s", k)
+	}
+	if err := request("re_2"); err != nil {
+		t.Fatalf("after re_1 failed: %v", err)
+	}
+	apply(t, &o, failure("evt_f1_again", domain.EventRefundUpdated, "re_1", -29))
+	apply(t, &o, failure("evt_f1_third", domain.EventChargeRefundUpdated, "re_1", -28))
+	if err := domain.RefundGuard(o); !errors.Is(err, domain.ErrAlreadyRefunding) {
+		t.Fatalf("re_2 pending, late failures of re_1: %v, want ErrAlreadyRefunding", err)
+	}
+	if k := domain.RefundIdempotencyKey(o); k != "orderflow-refund-ord_a-1" {
+		t.Fatalf("key counts one refund's failures more than once: %s", k)
+	}
+	apply(t, &o, failure("evt_f2", domain.EventRefundFailed, "re_2", -10))
+	if err := domain.RefundGuard(o); err != nil {
+		t.Fatalf("after re_2 failed too: %v", err)
+	}
+	if k := domain.RefundIdempotencyKey(o); k != "orderflow-refund-ord_a-2" {
+		t.Fatalf("key after two failed refunds = %s", k)
+	}
 }

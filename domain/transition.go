@@ -434,8 +434,12 @@ func CheckPaymentIntentID(pi string) error {
 }
 
 // RefundGuard says whether an operator may start a full refund now (SPEC
-// §14): only a completed, paid order with a payment intent and no refund
-// requested since the last refund_full or refund_failed.
+// §14): only a completed, paid order with a payment intent, and not while
+// the last refund orderflow requested has neither failed nor been followed
+// by refund_full. A failure counts only for its own refund: Stripe sends up
+// to three failure events for one refund (refund.failed, refund.updated,
+// charge.refund.updated), and a late one about an older refund must not
+// open the way to a second refund while a newer one is pending.
 func RefundGuard(o Order) error {
 	switch {
 	case o.Status == StatusRefunded:
@@ -445,29 +449,42 @@ func RefundGuard(o Order) error {
 	case o.StripePaymentIntentID == "":
 		return fmt.Errorf("%w: order %s has no stripePaymentIntentId to refund (link one first)", ErrInvalid, o.ID)
 	}
+	failed := failedRefunds(o)
 	for i := len(o.Timeline) - 1; i >= 0; i-- {
-		switch o.Timeline[i].Type {
+		e := o.Timeline[i]
+		switch e.Type {
 		case EntryRefundRequested:
+			if id, _ := e.Meta["refundId"].(string); id != "" && failed[id] {
+				return nil
+			}
 			return fmt.Errorf("order %s: %w", o.ID, ErrAlreadyRefunding)
-		case EntryRefundFull, EntryRefundFailed:
+		case EntryRefundFull:
 			return nil
 		}
 	}
 	return nil
 }
 
-// RefundIdempotencyKey is the Stripe Idempotency-Key of an operator's refund
-// (SPEC §14): orderflow-refund-<orderId>-<n>, n the refund_failed entries so
-// far, so a retry after a crash reuses the key and a new attempt after a
-// failed refund gets a new one.
-func RefundIdempotencyKey(o Order) string {
-	n := 0
+// failedRefunds is the set of refund ids with a refund_failed entry.
+func failedRefunds(o Order) map[string]bool {
+	failed := map[string]bool{}
 	for _, e := range o.Timeline {
 		if e.Type == EntryRefundFailed {
-			n++
+			if id, _ := e.Meta["refundId"].(string); id != "" {
+				failed[id] = true
+			}
 		}
 	}
-	return fmt.Sprintf("orderflow-refund-%s-%d", o.ID, n)
+	return failed
+}
+
+// RefundIdempotencyKey is the Stripe Idempotency-Key of an operator's refund
+// (SPEC §14): orderflow-refund-<orderId>-<n>, n the refunds that failed so
+// far (each refund once, however many failure events Stripe sent for it),
+// so a retry after a crash reuses the key and a new attempt after a failed
+// refund gets a new one.
+func RefundIdempotencyKey(o Order) string {
+	return fmt.Sprintf("orderflow-refund-%s-%d", o.ID, len(failedRefunds(o)))
 }
 
 // FraudCheck returns the review reason for a successful payment whose intent
