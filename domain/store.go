@@ -18,6 +18,10 @@ type Filter struct {
 	// callers announce with an [orders-index-warning] log (SPEC §3).
 	ChargeID       string
 	RequiresReview *bool
+	// IndexOnly forbids the scan a store falls back to when its index
+	// cannot answer: the lookup fails instead. Hot paths that must never
+	// scan the table (the download-access check, SPEC §13) set it.
+	IndexOnly bool
 }
 
 // Match reports whether o passes every set field of the filter.

@@ -59,7 +59,7 @@ func (a AccessChecker) Check(ctx context.Context, userID, productID string) (Acc
 		return AccessDecision{}, fmt.Errorf("%w: access check: %s", domain.ErrInvalid, strings.Join(problems, "; "))
 	}
 	var granting []domain.Order
-	err := a.Store.List(ctx, domain.Filter{UserID: userID, Status: domain.StatusCompleted}, func(o domain.Order) error {
+	err := a.Store.List(ctx, domain.Filter{UserID: userID, Status: domain.StatusCompleted, IndexOnly: true}, func(o domain.Order) error {
 		if o.ProductID == productID {
 			granting = append(granting, o)
 		}

@@ -30,7 +30,7 @@ answered (use jq -e .allowed for a shell test).`,
 			}
 			checker := workers.AccessChecker{Disabled: a.cfg.DownloadsDisabled}
 			if !checker.Disabled {
-				be, err := a.open(cmd.Context(), backend.Parts{Store: true})
+				be, err := a.open(cmd.Context(), backend.Parts{Store: true, ReadOnly: true})
 				if err != nil {
 					return err
 				}

@@ -42,6 +42,9 @@ func (s *Store) List(ctx context.Context, f domain.Filter, fn func(domain.Order)
 		if ctx.Err() != nil {
 			return fmt.Errorf("list orders: %w", ctx.Err())
 		}
+		if f.IndexOnly {
+			return fmt.Errorf("list orders: index %s cannot answer and this lookup never scans: %w", index, err)
+		}
 		s.log.Warn(fmt.Sprintf("%s index %s on table %s cannot answer, falling back to a filtered scan: %v", IndexWarning, index, s.table, err),
 			zap.String("index", index), zap.String("table", s.table), zap.Error(err))
 	}

@@ -395,6 +395,19 @@ func TestListFallsBackToScanWhenIndexMissing(t *testing.T) {
 	if w := warnings[0]; w.Level != zapcore.WarnLevel || !strings.HasPrefix(w.Message, "[orders-index-warning]") {
 		t.Errorf("warning = %s %q, want a warn starting with [orders-index-warning]", w.Level, w.Message)
 	}
+
+	// A lookup that must never scan (the download-access check) fails
+	// instead, and logs no fallback.
+	err = store.List(ctx, domain.Filter{PaymentIntentID: "pi_o2", IndexOnly: true}, func(domain.Order) error {
+		t.Error("IndexOnly delivered an order without its index")
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "never scans") {
+		t.Errorf("IndexOnly without the index: err = %v, want a refusal", err)
+	}
+	if n := len(logs.FilterMessageSnippet(dynamo.PaymentIntentIndex).All()); n != 1 {
+		t.Errorf("IndexOnly logged a fallback (%d warnings)", n)
+	}
 }
 
 // TestListFollowsPages makes items big enough that a query and a scan need
