@@ -82,6 +82,16 @@ func (d *doctor) tableChecks(ctx context.Context, client *dynamodb.Client) {
 				if len(g.KeySchema) == 0 || aws.ToString(g.KeySchema[0].AttributeName) != ix.key {
 					return "", fmt.Errorf("index %s of %s is not keyed on %s", ix.name, table, ix.key)
 				}
+				// orderflow reads whole orders from its indexes (the access
+				// check, listing): an index that projects less answers with
+				// hollow orders, as the playbook's OrdersTable (ALL) avoids.
+				if g.Projection == nil || g.Projection.ProjectionType != dtypes.ProjectionTypeAll {
+					got := "none"
+					if g.Projection != nil {
+						got = string(g.Projection.ProjectionType)
+					}
+					return "", fmt.Errorf("index %s of %s projects %s, not ALL: orders read through it lack their fields (the playbook's OrdersTable projects ALL)", ix.name, table, got)
+				}
 				if g.IndexStatus != dtypes.IndexStatusActive {
 					return "", fmt.Errorf("index %s of %s is %s, not ACTIVE: lookups by %s fall back to scans ([orders-index-warning])", ix.name, table, g.IndexStatus, ix.key)
 				}

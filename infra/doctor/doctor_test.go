@@ -272,6 +272,22 @@ func TestDoctorAWSEmulators(t *testing.T) {
 			}
 			env["ORDERS_TABLE"] = aws.ToString(in.TableName)
 		}, []string{"dynamodb.index.PaymentIntentIndex"}, "has no index PaymentIntentIndex"},
+		{"index projects keys only", func(t *testing.T, env map[string]string, _ *emulator.StripeAccountServer) {
+			in := dynamo.TableInput(emulator.TableName(t))
+			for i, g := range in.GlobalSecondaryIndexes {
+				if aws.ToString(g.IndexName) == dynamo.UserIndex {
+					in.GlobalSecondaryIndexes[i].Projection = &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}
+				}
+			}
+			client := dynamodb.NewFromConfig(emulator.AWSConfig(emulator.Dynalite(t)))
+			if _, err := client.CreateTable(context.Background(), in); err != nil {
+				t.Fatal(err)
+			}
+			if err := dynamo.WaitActive(context.Background(), client, aws.ToString(in.TableName)); err != nil {
+				t.Fatal(err)
+			}
+			env["ORDERS_TABLE"] = aws.ToString(in.TableName)
+		}, []string{"dynamodb.index.UserIndex"}, "projects KEYS_ONLY, not ALL"},
 		{"table missing", func(_ *testing.T, env map[string]string, _ *emulator.StripeAccountServer) {
 			env["ORDERS_TABLE"] = "Orders-nowhere"
 		}, []string{"dynamodb.table", "dynamodb.index.UserIndex", "dynamodb.index.SellerIndex",
