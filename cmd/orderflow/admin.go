@@ -103,7 +103,7 @@ func (a *app) adminHandler(ctx context.Context, be *backend.Backend) (*admin.Han
 func devAdminToken(cfg config.Config) (token, path string, err error) {
 	dir := filepath.Dir(cfg.DBPath)
 	path = filepath.Join(dir, "admin-token")
-	if b, err := os.ReadFile(path); err == nil {
+	if b, err := readPrivate(path); err == nil {
 		if s := strings.TrimSpace(string(b)); strings.HasPrefix(s, admin.TokenPrefix) {
 			return s, path, nil
 		}

@@ -189,7 +189,7 @@ func (a *app) scheduleCleanup(ctx context.Context, q domain.Queue) {
 func devWebhookSecret(cfg config.Config) (secret, path string, err error) {
 	dir := filepath.Dir(cfg.DBPath)
 	path = filepath.Join(dir, "webhook-secret")
-	if b, err := os.ReadFile(path); err == nil {
+	if b, err := readPrivate(path); err == nil {
 		if s := strings.TrimSpace(string(b)); strings.HasPrefix(s, "whsec_") {
 			return s, path, nil
 		}

@@ -158,3 +158,36 @@ func TestReadOnlyCommandsOnAReadOnlyCopy(t *testing.T) {
 		t.Errorf("orders put on the read-only copy: exit %d, stderr %q; want a failure that says read-only", code, errOut)
 	}
 }
+
+// Dev credential files left readable by others are narrowed to their owner
+// when serve starts (the README's promise for every data file).
+func TestDevCredentialFilesAreNarrowed(t *testing.T) {
+	h := newHarness(t, "ORDERFLOW_DEV_ADMIN_TOKEN=true")
+	// Without STRIPE_WEBHOOK_SECRET serve makes and keeps a dev secret.
+	env := h.env[:0:0]
+	for _, kv := range h.env {
+		if !strings.HasPrefix(kv, "STRIPE_WEBHOOK_SECRET=") {
+			env = append(env, kv)
+		}
+	}
+	h.env = env
+	h.start()
+	if err := h.stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"webhook-secret", "admin-token"} {
+		if err := os.Chmod(filepath.Join(h.dir, name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.start()
+	for _, name := range []string{"webhook-secret", "admin-token"} {
+		info, err := os.Stat(filepath.Join(h.dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := info.Mode().Perm(); perm != 0o600 {
+			t.Errorf("%s is %o after a restart, want 600", name, perm)
+		}
+	}
+}
