@@ -233,6 +233,16 @@ func stories() []story {
 			pi("s5_pi1", domain.EventPaymentSucceeded, "pi_1", at(1), 2000, 2000),
 			pi("s5_pi2", domain.EventPaymentSucceeded, "pi_2", at(2), 2000, 2000),
 		}, domain.StatusCompleted, domain.PaymentPaid},
+		{"two intents, the second refunded", []domain.Event{
+			pi("s6_pi1", domain.EventPaymentSucceeded, "pi_1", at(1), 2000, 2000),
+			pi("s6_pi2", domain.EventPaymentSucceeded, "pi_2", at(2), 2000, 2000),
+			charge("s6_refund_pi2", "pi_2", at(3), 2000, 2000, 2000, true),
+		}, domain.StatusCompleted, domain.PaymentPaid},
+		{"two intents, the first refunded", []domain.Event{
+			pi("s7_pi1", domain.EventPaymentSucceeded, "pi_1", at(1), 2000, 2000),
+			pi("s7_pi2", domain.EventPaymentSucceeded, "pi_2", at(2), 2000, 2000),
+			charge("s7_refund_pi1", "pi_1", at(3), 2000, 2000, 2000, true),
+		}, domain.StatusRefunded, domain.PaymentRefunded},
 	}
 }
 

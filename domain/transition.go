@@ -40,6 +40,7 @@ const (
 	CompletePayment         Effect = "complete_payment"         // → completed, paid, fraud check
 	CompleteAfterCancel     Effect = "complete_after_cancel"    // → completed, paid, flagged paid_after_cancel
 	NoteDuplicatePayment    Effect = "note_duplicate_payment"   // another intent succeeded: timeline duplicate_payment
+	ConfirmPayment          Effect = "confirm_payment"          // the success of an intent taken from a refund: records its time only
 	RecordPaymentFailure    Effect = "record_payment_failure"   // paymentStatus failed, paymentFailedAt
 	RefundInFull            Effect = "refund_in_full"           // → refunded
 	IgnorePartialRefund     Effect = "ignore_partial_refund"    // timeline note only
@@ -138,7 +139,7 @@ var EffectMetrics = map[Effect]string{
 
 // needsEvent lists the effects that read the Stripe event.
 var needsEvent = map[Effect]bool{
-	CompletePayment: true, CompleteAfterCancel: true, NoteDuplicatePayment: true, RecordPaymentFailure: true,
+	CompletePayment: true, CompleteAfterCancel: true, NoteDuplicatePayment: true, ConfirmPayment: true, RecordPaymentFailure: true,
 	IgnorePartialRefund: true, NoteAuthorizationFreed: true, NoteRefundFailed: true, ReinstateAfterRefundErr: true,
 	FlagDispute: true, NoteDisputeOpened: true, NoteDisputeWon: true, RefundByDispute: true, NoteDisputeLost: true,
 	NoteDisputeClosed: true, NoteOtherPayment: true,
@@ -202,7 +203,13 @@ func EffectFor(o Order, c Change) (Effect, error) {
 	}
 	if effect == NoteDuplicatePayment && c.Event != nil && !o.isOtherPayment(*c.Event) {
 		// The order's own payment succeeding again (a redelivery under a new
-		// event id, or an old event arriving late) is no double charge.
+		// event id, or an old event arriving late) is no double charge. If
+		// the order took this intent from a refund or dispute that arrived
+		// first, its success now confirms it as the order's payment.
+		_, confirmed := o.StripeClock[clockPayment]
+		if _, adopted := o.StripeClock[clockAdopted]; adopted && !confirmed {
+			return ConfirmPayment, nil
+		}
 		return NoChange, nil
 	}
 	return effect, nil
@@ -254,6 +261,7 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 		o.PaymentStatus = PaymentPaid
 		o.StripePaymentIntentID = ev.PaymentIntentID()
 		o.adoptCharge(ev)
+		o.setClock(clockPayment, ev.Created)
 		o.appendEntry(c, at, EntryPaymentSucceeded, map[string]any{
 			"paymentIntentId": ev.PaymentIntentID(), "chargeId": ev.ChargeID(),
 			"amount": ev.AmountReceived(), "currency": ev.Object.Currency,
@@ -264,16 +272,43 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 			o.flag(c, at, reason)
 		}
 		return true, nil
+	case ConfirmPayment:
+		o.setClock(clockPayment, ev.Created)
+		delete(o.StripeClock, clockAdopted)
+		// A double charge recorded while this intent was only taken from a
+		// refund or dispute: the intent that succeeded first is the payment.
+		var first *TimelineEntry
+		for i, e := range o.Timeline {
+			if e.Type != EntryDuplicatePayment {
+				continue
+			}
+			if t, err := time.Parse(time.RFC3339, fmt.Sprint(e.Meta["created"])); err == nil && t.Before(ev.Created) &&
+				(first == nil || t.Before(mustTime(first.Meta["created"]))) {
+				first = &o.Timeline[i]
+			}
+		}
+		if first != nil {
+			o.takeOlderPayment(c, at, fmt.Sprint(first.Meta["paymentIntentId"]), fmt.Sprint(first.Meta["chargeId"]), mustTime(first.Meta["created"]))
+		}
+		return true, nil
 	case NoteDuplicatePayment:
+		if last, confirmed := o.StripeClock[clockPayment]; confirmed && ev.Created.Before(last) {
+			o.takeOlderPayment(c, at, ev.PaymentIntentID(), ev.ChargeID(), ev.Created)
+			return true, nil
+		}
 		o.appendEntry(c, at, EntryDuplicatePayment, map[string]any{
 			"paymentIntentId": ev.PaymentIntentID(), "chargeId": ev.ChargeID(),
 			"amount": ev.AmountReceived(), "currency": ev.Object.Currency,
+			"created": ev.Created.UTC().Format(time.RFC3339),
 		})
 		return true, nil
 	case NoteOtherPayment:
+		// The row the event would have taken and its time are kept, so
+		// that if this intent turns out to be the order's first payment
+		// (takeOlderPayment) its money can still count.
 		o.appendEntry(c, at, EntryOtherPayment, map[string]any{
 			"eventType": ev.Type, "paymentIntentId": ev.PaymentIntentID(), "chargeId": ev.ChargeID(),
-			"amount": ev.Object.Amount,
+			"amount": ev.Object.Amount, "trigger": string(c.Trigger), "created": ev.Created.UTC().Format(time.RFC3339),
 		})
 		return true, nil
 	case RecordPaymentFailure:
@@ -511,6 +546,8 @@ const (
 	clockRefund  = "refund"
 	clockDispute = "dispute"
 	clockCharge  = "charge"
+	clockPayment = "payment"
+	clockAdopted = "adopted"
 )
 
 // moneyMoves reports whether ev is at least as new as the last event that
@@ -527,11 +564,70 @@ func (o *Order) moneyMoves(ev Event, key string) bool {
 	return true
 }
 
+// takeOlderPayment handles a double charge whose first payment arrives
+// last: the intent that succeeded first is the order's payment, whatever
+// order Stripe delivered the two in, so the final state does not depend on
+// arrival (SPEC §3 "Newest wins"). The order switches to the older intent
+// and records the one it held as the duplicate. Refund and dispute state
+// set so far was the other payment's money, so it no longer counts: a
+// refunded order whose own (older) payment was never refunded is paid again.
+func (o *Order) takeOlderPayment(c Change, at time.Time, pi, charge string, created time.Time) {
+	prevPI, prevCharge := o.StripePaymentIntentID, o.StripeChargeID
+	prevCreated := o.StripeClock[clockPayment]
+	o.StripePaymentIntentID, o.StripeChargeID = pi, charge
+	o.setClock(clockPayment, created)
+	o.setClock(clockCharge, created)
+	_, refundSet := o.StripeClock[clockRefund]
+	_, disputeSet := o.StripeClock[clockDispute]
+	if o.Status == StatusRefunded && (refundSet || disputeSet) {
+		o.Status, o.PaymentStatus = StatusCompleted, PaymentPaid
+	}
+	delete(o.StripeClock, clockRefund)
+	delete(o.StripeClock, clockDispute)
+	delete(o.StripeClock, clockAdopted)
+	// Money of this intent recorded while it was "another payment": a full
+	// refund or a lost dispute of the order's real payment refunds it.
+	for _, e := range o.Timeline {
+		if e.Type != EntryOtherPayment || e.Meta["paymentIntentId"] != pi {
+			continue
+		}
+		switch Trigger(fmt.Sprint(e.Meta["trigger"])) {
+		case TriggerRefundFull, TriggerDisputeLost:
+			o.Status, o.PaymentStatus = StatusRefunded, PaymentRefunded
+			if t, err := time.Parse(time.RFC3339, fmt.Sprint(e.Meta["created"])); err == nil {
+				o.setClock(clockRefund, t)
+			}
+		}
+	}
+	o.appendEntry(c, at, EntryDuplicatePayment, map[string]any{
+		"paymentIntentId": prevPI, "chargeId": prevCharge, "amount": o.Amount, "currency": o.Currency,
+		"created": prevCreated.UTC().Format(time.RFC3339), "firstPaymentIntentId": pi,
+	})
+}
+
+// mustTime reads an RFC 3339 time kept in timeline meta; the zero time when
+// it is not one.
+func mustTime(v any) time.Time {
+	t, _ := time.Parse(time.RFC3339, fmt.Sprint(v))
+	return t
+}
+
+// setClock records t as the time of the event that set key.
+func (o *Order) setClock(key string, t time.Time) {
+	if o.StripeClock == nil {
+		o.StripeClock = map[string]time.Time{}
+	}
+	o.StripeClock[key] = t.UTC()
+}
+
 // adoptPayment makes the event's intent the order's when the order has none
 // (legacy orders found through metadata.orderId).
 func (o *Order) adoptPayment(ev Event) {
-	if o.StripePaymentIntentID == "" {
+	if o.StripePaymentIntentID == "" && ev.PaymentIntentID() != "" {
 		o.StripePaymentIntentID = ev.PaymentIntentID()
+		// Taken from a refund or dispute, not from a success: a success
+		// of another intent may still prove to be the order's payment.
+		o.setClock(clockAdopted, ev.Created)
 	}
 }
 
