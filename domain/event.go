@@ -166,11 +166,18 @@ func ParseEvent(raw []byte) (Event, error) {
 	}
 	ev.Object.Currency = strings.ToLower(ev.Object.Currency)
 	if spec, ok := LookupEventType(ev.Type); ok {
+		// What a handled event needs to be applied at all; missing, it can
+		// never be, so it is refused now (400) instead of dead-lettered.
 		switch {
 		case ev.Object.ID == "":
 			return Event{}, Permanent(fmt.Errorf("%w: event %s (%s): data.object has no id", ErrInvalid, ev.ID, ev.Type))
 		case ev.Object.Object != "" && ev.Object.Object != spec.Object:
 			return Event{}, Permanent(fmt.Errorf("%w: event %s (%s): data.object is a %q, want a %q", ErrInvalid, ev.ID, ev.Type, ev.Object.Object, spec.Object))
+		case r.Created <= 0:
+			// "Newest wins" orders a payment's events by created.
+			return Event{}, Permanent(fmt.Errorf("%w: event %s (%s) has no created time", ErrInvalid, ev.ID, ev.Type))
+		case ev.OrderID() == "" && ev.PaymentIntentID() == "" && ev.ChargeID() == "":
+			return Event{}, Permanent(fmt.Errorf("%w: event %s (%s) names no order, payment intent or charge to apply it to", ErrInvalid, ev.ID, ev.Type))
 		}
 	}
 	return ev, nil

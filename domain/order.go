@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Status is the lifecycle state of an order.
@@ -234,6 +235,11 @@ func (o Order) Validate() error {
 					why = fmt.Sprintf("holds control character %U", r)
 				case r == '\u061C', r == '\u200E', r == '\u200F', r >= '\u202A' && r <= '\u202E', r >= '\u2066' && r <= '\u2069':
 					why = fmt.Sprintf("holds bidi control %U", r)
+				case unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp):
+					// The rest of the invisible kind: zero-width space and
+					// joiners, BOM, soft hyphen, tag characters, line and
+					// paragraph separators.
+					why = fmt.Sprintf("holds invisible character %U", r)
 				}
 				if why != "" {
 					break

@@ -69,3 +69,16 @@ func TestValidateReportsEveryIDProblem(t *testing.T) {
 		}
 	}
 }
+
+// Invisible characters of every kind, not only controls and bidi controls,
+// are refused in ids (an id that prints like another is another key).
+func TestValidateRefusesInvisibleCharacters(t *testing.T) {
+	t.Parallel()
+	for _, r := range []rune{'\u2028', '\u2029', '\u200B', '\u200D', '\uFEFF', '\u00AD', '\U000E0001', '\u2060'} {
+		o := domain.Order{ID: "ord" + string(r) + "1", UserID: "usr_1", Amount: 1, Currency: "usd",
+			Status: domain.StatusPending, PaymentStatus: domain.PaymentPending}
+		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "id holds") {
+			t.Errorf("%U: err = %v, want it refused", r, err)
+		}
+	}
+}

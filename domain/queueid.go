@@ -53,3 +53,20 @@ func (m OutgoingMessage) NormalizeIDs() OutgoingMessage {
 	m.DedupID = QueueID(m.DedupID)
 	return m
 }
+
+// Message size limits (SQS counts a message's body and its attributes
+// together: name, data type and value of each; Amazon SQS Developer Guide,
+// "Amazon SQS message quotas").
+const (
+	// MaxMessageBytes is the queues' MaximumMessageSize.
+	MaxMessageBytes = 262144
+	// MaxAttributeBytes is the most orderflow's own attributes take on a
+	// message on its way through every hop: eventType, eventId, source,
+	// replayCount, lastError and the two id mirrors the SQS adapter adds
+	// (infra/sqs pins the figure in a test).
+	MaxAttributeBytes = 801
+	// MaxEventBody is the largest webhook body that still fits with every
+	// attribute a redrive or a dead-letter send adds, so an event that was
+	// accepted can always be dead-lettered and redriven.
+	MaxEventBody = MaxMessageBytes - MaxAttributeBytes
+)

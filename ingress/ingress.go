@@ -207,6 +207,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("signature is valid but the body is not a Stripe event: %v", err))
 		return
 	}
+	if len(raw) > domain.MaxEventBody {
+		// Under 256 KiB but without room for the attributes a dead-letter
+		// send or a redrive adds: accepting it would strand it in the DLQ.
+		h.log.Warn("webhook body leaves no room for its queue attributes", zap.Int("bytes", len(raw)))
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("event body is %d bytes; at most %d fit in a queue message with the attributes every hop adds", len(raw), domain.MaxEventBody))
+		return
+	}
 	msg := route(ev, raw, domain.SourceWebhook)
 	fields := []zap.Field{
 		zap.String(logging.FieldEventID, ev.ID),

@@ -652,10 +652,10 @@ func TestRouteGroup(t *testing.T) {
 	cases := []struct {
 		name, raw, wantGroup string
 	}{
-		{"payment intent object", `{"id":"evt_1","type":"payment_intent.succeeded","data":{"object":{"id":"pi_1","object":"payment_intent","metadata":{"orderId":"ord_1"}}}}`, "pi_1"},
-		{"charge with payment intent", `{"id":"evt_2","type":"charge.refunded","data":{"object":{"id":"ch_1","object":"charge","payment_intent":"pi_2","metadata":{"orderId":"ord_1"}}}}`, "pi_2"},
-		{"charge without payment intent, order id", `{"id":"evt_3","type":"charge.refunded","data":{"object":{"id":"ch_1","object":"charge","payment_intent":null,"metadata":{"orderId":"ord_3"}}}}`, "ord_3"},
-		{"nothing but the object id", `{"id":"evt_4","type":"charge.refunded","data":{"object":{"id":"ch_4","object":"charge"}}}`, "ch_4"},
+		{"payment intent object", `{"id":"evt_1","created":1700000000,"type":"payment_intent.succeeded","data":{"object":{"id":"pi_1","object":"payment_intent","metadata":{"orderId":"ord_1"}}}}`, "pi_1"},
+		{"charge with payment intent", `{"id":"evt_2","created":1700000000,"type":"charge.refunded","data":{"object":{"id":"ch_1","object":"charge","payment_intent":"pi_2","metadata":{"orderId":"ord_1"}}}}`, "pi_2"},
+		{"charge without payment intent, order id", `{"id":"evt_3","created":1700000000,"type":"charge.refunded","data":{"object":{"id":"ch_1","object":"charge","payment_intent":null,"metadata":{"orderId":"ord_3"}}}}`, "ord_3"},
+		{"nothing but the object id", `{"id":"evt_4","created":1700000000,"type":"charge.refunded","data":{"object":{"id":"ch_4","object":"charge"}}}`, "ch_4"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

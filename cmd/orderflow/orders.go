@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -44,6 +45,9 @@ func (a *app) ordersPutCommand() *cobra.Command {
 			var o domain.Order
 			if err := domain.DecodeStrictKnown(raw, &o); err != nil {
 				return fmt.Errorf("%s is not an order: %v", inputName(file), err)
+			}
+			if err := checkNewOrder(o); err != nil {
+				return fmt.Errorf("%s: %w", inputName(file), err)
 			}
 			o, err = domain.NewOrder(o, a.clock.Now())
 			if err != nil {
@@ -197,4 +201,53 @@ func (a *app) ordersClearReviewCommand() *cobra.Command {
 func (a *app) ordersMarkRefundedCommand() *cobra.Command {
 	return a.operatorCommand("mark-refunded", "Record a refund made outside Stripe webhooks (playbook §4)",
 		"  orderflow orders mark-refunded ord_123 --actor adm_42", workers.Operator.MarkRefunded)
+}
+
+// checkNewOrder refuses what only orderflow itself may write into a new
+// order (its history, the events it applied, its version and clocks: a
+// preset appliedEvents would swallow that event), and status pairs that no
+// transition produces, so an import cannot grant a download without a
+// payment record that agrees with it. Reported all at once.
+func checkNewOrder(o domain.Order) error {
+	var problems []string
+	if len(o.Timeline) > 0 {
+		problems = append(problems, "timeline is written by orderflow")
+	}
+	if len(o.AppliedEvents) > 0 {
+		problems = append(problems, "appliedEvents is written by orderflow")
+	}
+	if o.Version != 0 {
+		problems = append(problems, "version is written by orderflow")
+	}
+	if len(o.StripeClock) > 0 {
+		problems = append(problems, "stripeClock is written by orderflow")
+	}
+	if !o.UpdatedAt.IsZero() {
+		problems = append(problems, "updatedAt is written by orderflow")
+	}
+	if o.RequiresReview && strings.TrimSpace(o.ReviewReason) == "" {
+		problems = append(problems, "requiresReview needs a reviewReason")
+	}
+	if o.StripePaymentIntentID != "" {
+		if err := domain.CheckPaymentIntentID(o.StripePaymentIntentID); err != nil {
+			problems = append(problems, "stripePaymentIntentId is not a Stripe payment intent id (pi_…)")
+		}
+	}
+	allowed := map[domain.Status][]domain.PaymentStatus{
+		"":                     {"", domain.PaymentPending, domain.PaymentFailed},
+		domain.StatusPending:   {"", domain.PaymentPending, domain.PaymentFailed},
+		domain.StatusCompleted: {domain.PaymentPaid},
+		domain.StatusCancelled: {"", domain.PaymentPending, domain.PaymentFailed},
+		domain.StatusRefunded:  {domain.PaymentRefunded},
+	}
+	if ok, known := allowed[o.Status]; known && !slices.Contains(ok, o.PaymentStatus) {
+		problems = append(problems, fmt.Sprintf("status %q with paymentStatus %q is a pair no transition produces", o.Status, o.PaymentStatus))
+	}
+	if o.Status == domain.StatusCompleted && o.StripePaymentIntentID == "" {
+		problems = append(problems, "a completed order needs the stripePaymentIntentId that paid it")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", domain.ErrInvalid, strings.Join(problems, "; "))
+	}
+	return nil
 }
