@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -217,7 +218,14 @@ const (
 // request with actorId, method, path and status, and never a token.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	base, rest := splitBase(r.URL.Path)
+	// Split on the escaped path, so an id with an escaped "/" (%2F) stays
+	// one segment for the muxes, which match on the escaped path and
+	// unescape each wildcard.
+	base, rawRest := splitBase(r.URL.EscapedPath())
+	rest, err := url.PathUnescape(rawRest)
+	if err != nil {
+		rest = ""
+	}
 	rec := &statusRecorder{ResponseWriter: w}
 	info := &requestLog{}
 	ctx := context.WithValue(r.Context(), keyBase, base)
@@ -225,6 +233,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r2 := r.Clone(ctx)
 	r2.URL.Path = rest
 	r2.URL.RawPath = ""
+	if rawRest != rest {
+		r2.URL.RawPath = rawRest
+	}
 	r2.Body = http.MaxBytesReader(rec, r.Body, maxBody)
 	// Security headers for every answer: no framing, no sniffing, nothing
 	// loaded from anywhere but here (the console works air-gapped).

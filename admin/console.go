@@ -40,6 +40,7 @@ func loadPages(clock domain.Clock) (*pages, error) {
 		"ago":      func(t time.Time) string { return ago(clock.Now().Sub(t)) },
 		"age":      func(s int64) string { return ago(time.Duration(s) * time.Second) },
 		"money":    money,
+		"pathid":   url.PathEscape,
 		"meta":     metaPairs,
 		"flagged":  flaggedAt,
 		"canClear": func(o domain.Order) bool { return o.RequiresReview },
