@@ -78,7 +78,7 @@ func (a *app) serve(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", healthHandler(be))
 	mux.Handle("/", handler)
-	adminHandler, err := a.adminHandler(ctx, be)
+	adminHandler, devAdmin, err := a.adminHandler(ctx, be)
 	if err != nil {
 		return err
 	}
@@ -116,6 +116,7 @@ func (a *app) serve(ctx context.Context) error {
 			fmt.Fprintf(a.stderr, "orderflow: webhook signing secret (dev) is kept in %s; it is shown only when stderr is a terminal\n", generated)
 		}
 	}
+	a.printDevToken(devAdmin, listener.Addr().String())
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
