@@ -362,6 +362,25 @@ func classify(err error) (status int, code, message string) {
 	return http.StatusServiceUnavailable, codeUnavailable, "the backend cannot answer now; retry later"
 }
 
+// cliForceHint is how the use-case's already_linked error tells a CLI user
+// to replace the link; the API and the console each say it their way.
+const cliForceHint = " (use --force to replace it)"
+
+// Force hints of an already_linked conflict.
+const (
+	apiForceHint     = ` (send "force": true to replace it)`
+	consoleForceHint = ` (tick "replace the one it has" to replace it)`
+)
+
+// withForceHint rewrites an already_linked message for the surface it is
+// shown on.
+func withForceHint(err error, msg, hint string) string {
+	if !errors.Is(err, domain.ErrAlreadyLinked) {
+		return msg
+	}
+	return strings.Replace(msg, cliForceHint, "", 1) + hint
+}
+
 // Warm fetches the admin tokens once, so a Lambda's init phase rather than
 // its first request pays for the Secrets Manager call.
 // It warns when console sessions can only last as long as this process:

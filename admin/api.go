@@ -87,7 +87,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 {
 		logInfo(r.Context()).err = err
 	}
-	writeError(w, status, code, msg)
+	writeError(w, status, code, withForceHint(err, msg, apiForceHint))
 }
 
 // decode reads an optional JSON body into v. Unknown fields are ignored: an

@@ -432,7 +432,7 @@ func (h *Handler) orderAction(w http.ResponseWriter, r *http.Request, v view) {
 			h.pageError(w, r, v, err)
 			return
 		}
-		v.Status, v.Error = status, msg
+		v.Status, v.Error = status, withForceHint(err, msg, consoleForceHint)
 		h.showOrder(w, r, v, id)
 		return
 	}
