@@ -31,6 +31,9 @@ const (
 	APIPrefix     = "/admin/"
 	ConsolePrefix = "/console"
 	AccessPath    = "/v1/access"
+	// V1Prefix holds /v1/access; the handler answers every other path under
+	// it too, so none gets the ingress's error shape.
+	V1Prefix = "/v1/"
 )
 
 // maxBody bounds a request body: the largest legitimate one is a few fields.
@@ -203,7 +206,7 @@ func stageEnd(path string) int {
 // isRoute reports whether path (without a stage) is an admin route.
 func isRoute(path string) bool {
 	return strings.HasPrefix(path, APIPrefix) || path == ConsolePrefix ||
-		strings.HasPrefix(path, ConsolePrefix+"/") || path == AccessPath
+		strings.HasPrefix(path, ConsolePrefix+"/") || path == AccessPath || strings.HasPrefix(path, V1Prefix)
 }
 
 type ctxKey int

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/orderflow/orderflow/admin"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/infra/emulator"
 )
@@ -35,5 +36,35 @@ func TestAlreadyLinkedSaysHowToForce(t *testing.T) {
 	status, page, _ := br.post("/console/orders/ord_linked/link-payment-intent", url.Values{"csrf": {csrfOf(t, queue)}, "paymentIntentId": {"pi_other"}})
 	if status != http.StatusConflict || !strings.Contains(page, "tick &#34;replace the one it has&#34;") || strings.Contains(page, "--force") {
 		t.Errorf("console link another intent = %d:\n%s", status, page)
+	}
+}
+
+// TestV1PathsAnswerInTheAPIShape: paths under /v1/ other than GET
+// /v1/access answer {"error":{"code","message"}}: 405 with Allow: GET for
+// another method on /v1/access, else 404.
+func TestV1PathsAnswerInTheAPIShape(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.SQLiteEnv(t), nil)
+	for _, c := range []struct {
+		method, path, token string
+		status              int
+		code, allow         string
+	}{
+		{"GET", "/v1/access/", "", 404, "not_found", ""},
+		{"GET", "/v1/access/", b.service, 404, "not_found", ""},
+		{"GET", "/v1/other", "", 404, "not_found", ""},
+		{"GET", "/prod/v1/other", b.service, 404, "not_found", ""},
+		{"POST", "/v1/access", "", 405, "method_not_allowed", "GET"},
+		{"DELETE", "/v1/access", b.service, 405, "method_not_allowed", "GET"},
+		{"POST", "/prod/v1/access", b.service, 405, "method_not_allowed", "GET"},
+		{"GET", "/v1/access?userId=u&productId=prd_ok", b.service, 200, "", ""},
+	} {
+		r := b.do(c.method, c.path, c.token, "")
+		if r.status != c.status || r.errorCode() != c.code || r.header.Get("Allow") != c.allow {
+			t.Errorf("%s %s = %d %s (Allow %q), want %d %s", c.method, c.path, r.status, r.body, r.header.Get("Allow"), c.status, c.code)
+		}
+	}
+	if !admin.Matches("/v1/other") || !admin.Matches("/prod/v1/access/") {
+		t.Errorf("Matches does not claim paths under /v1/")
 	}
 }

@@ -82,7 +82,7 @@ func (a *app) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range []string{admin.APIPrefix, admin.ConsolePrefix, admin.ConsolePrefix + "/", admin.AccessPath} {
+	for _, p := range []string{admin.APIPrefix, admin.ConsolePrefix, admin.ConsolePrefix + "/", admin.AccessPath, admin.V1Prefix} {
 		mux.Handle(p, adminHandler)
 	}
 	go a.watchDatabase(ctx, be)
