@@ -1,10 +1,12 @@
 package admin_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orderflow/orderflow/admin"
 	"github.com/orderflow/orderflow/domain"
@@ -66,5 +68,97 @@ func TestV1PathsAnswerInTheAPIShape(t *testing.T) {
 	}
 	if !admin.Matches("/v1/other") || !admin.Matches("/prod/v1/access/") {
 		t.Errorf("Matches does not claim paths under /v1/")
+	}
+}
+
+// TestConsoleRefundPendingShowsABadge: while a refund_requested has no
+// outcome yet, the order page shows "refund pending" instead of the refund
+// button; after refund_failed the button is back.
+func TestConsoleRefundPendingShowsABadge(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.SQLiteEnv(t), nil)
+	requested := domain.TimelineEntry{Type: domain.EntryRefundRequested, At: time.Now().Add(-time.Minute), Actor: "admin", ActorType: "admin", ActorID: operatorActor}
+	failed := domain.TimelineEntry{Type: domain.EntryRefundFailed, At: time.Now(), Actor: "stripe", ActorType: "stripe"}
+	b.order("ord_asked", func(o *domain.Order) {
+		paidOrder(o)
+		o.Timeline = []domain.TimelineEntry{requested}
+	})
+	b.order("ord_failed", func(o *domain.Order) {
+		paidOrder(o)
+		o.Timeline = []domain.TimelineEntry{requested, failed}
+	})
+	b.order("ord_paid", paidOrder)
+	br := newBrowser(b)
+	br.signIn(b.operator)
+	for id, pending := range map[string]bool{"ord_asked": true, "ord_failed": false, "ord_paid": false} {
+		status, page, _ := br.get("/console/orders/" + id)
+		if status != http.StatusOK {
+			t.Fatalf("order page %s = %d", id, status)
+		}
+		if got := strings.Contains(page, "refund pending"); got != pending {
+			t.Errorf("%s: refund pending badge shown %v, want %v", id, got, pending)
+		}
+		if got := strings.Contains(page, "Request full refund"); got == pending {
+			t.Errorf("%s: refund button shown %v, want %v", id, got, !pending)
+		}
+	}
+}
+
+// TestConsoleRefundAsksForConfirmation: "Request full refund" and "Mark
+// refunded" lead to a confirm page showing the order, amount, payment intent
+// and reason; only its CSRF-protected final button acts.
+func TestConsoleRefundAsksForConfirmation(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.SQLiteEnv(t), nil)
+	b.order("ord_paid", paidOrder)
+	b.order("ord_mark", paidOrder)
+	br := newBrowser(b)
+	br.signIn(b.operator)
+	_, page, _ := br.get("/console/orders/ord_paid")
+	csrf := csrfOf(t, page)
+
+	status, confirm, _ := br.post("/console/orders/ord_paid/refund", url.Values{"csrf": {csrf}, "reason": {"duplicate"}})
+	for _, want := range []string{"ord_paid", "20.00 USD", "pi_ord_paid", "duplicate", ">Refund in Stripe</button>", `name="confirm" value="yes"`, `action="/console/orders/ord_paid/refund"`} {
+		if !strings.Contains(confirm, want) {
+			t.Errorf("refund confirm page (%d) lacks %q:\n%s", status, want, confirm)
+		}
+	}
+	if status != http.StatusOK || len(b.refunds.requests) != 0 {
+		t.Fatalf("request full refund = %d with %d refunds, want the confirm page and none", status, len(b.refunds.requests))
+	}
+	// Reached by its URL too; a viewer may not.
+	if status, page, _ := br.get("/console/orders/ord_paid/refund?reason=fraudulent"); status != http.StatusOK || !strings.Contains(page, "fraudulent") || !strings.Contains(page, "Refund in Stripe") {
+		t.Errorf("GET the refund confirm page = %d", status)
+	}
+	viewer := newBrowser(b)
+	viewer.signIn(b.viewer)
+	if status, _, _ := viewer.get("/console/orders/ord_paid/refund"); status != http.StatusForbidden {
+		t.Errorf("viewer GET the refund confirm page = %d, want 403", status)
+	}
+	// The final button without the session's CSRF token is refused.
+	if status, _, _ := br.post("/console/orders/ord_paid/refund", url.Values{"confirm": {"yes"}, "reason": {"duplicate"}}); status != http.StatusForbidden || len(b.refunds.requests) != 0 {
+		t.Errorf("confirm without CSRF = %d, %d refunds", status, len(b.refunds.requests))
+	}
+	status, _, hdr := br.post("/console/orders/ord_paid/refund", url.Values{"csrf": {csrfOf(t, confirm)}, "confirm": {"yes"}, "reason": {"duplicate"}})
+	if status != http.StatusSeeOther || hdr.Get("Location") != "/console/orders/ord_paid?ok=refund" {
+		t.Errorf("Refund in Stripe = %d to %q", status, hdr.Get("Location"))
+	}
+	if len(b.refunds.requests) != 1 || b.refunds.requests[0] != "ord_paid|"+operatorActor+"|duplicate" {
+		t.Errorf("refunds requested: %v", b.refunds.requests)
+	}
+
+	// Mark refunded asks too.
+	status, confirm, _ = br.post("/console/orders/ord_mark/mark-refunded", url.Values{"csrf": {csrf}})
+	if status != http.StatusOK || !strings.Contains(confirm, ">Mark refunded</button>") || !strings.Contains(confirm, "pi_ord_mark") {
+		t.Errorf("mark refunded = %d, want its confirm page:\n%s", status, confirm)
+	}
+	if o, _ := b.be.Store.Get(context.Background(), "ord_mark"); o.Status == domain.StatusRefunded {
+		t.Fatalf("mark refunded acted before the confirmation")
+	}
+	if status, _, _ := br.post("/console/orders/ord_mark/mark-refunded", url.Values{"csrf": {csrf}, "confirm": {"yes"}}); status != http.StatusSeeOther {
+		t.Errorf("confirm mark refunded = %d", status)
+	}
+	if o, _ := b.be.Store.Get(context.Background(), "ord_mark"); o.Status != domain.StatusRefunded {
+		t.Errorf("confirmed mark refunded left the order %s", o.Status)
 	}
 }
