@@ -140,6 +140,8 @@ type Handler struct {
 	pages      *pages
 	operator   workers.Operator
 	replayEvts workers.EventReplayer
+	// revoked are the console sessions signed out in this process.
+	revoked *revocations
 }
 
 // New validates cfg and builds the handler.
@@ -162,7 +164,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{
-		cfg: cfg, log: cfg.Logger, clock: cfg.Clock, randomKey: key, pages: p,
+		cfg: cfg, log: cfg.Logger, clock: cfg.Clock, randomKey: key, pages: p, revoked: &revocations{},
 		operator:   workers.Operator{Store: cfg.Store, Clock: cfg.Clock},
 		replayEvts: workers.EventReplayer{Events: cfg.Events, Stripe: cfg.Stripe, Clock: cfg.Clock, Logger: cfg.Logger},
 	}

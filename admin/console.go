@@ -350,7 +350,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) signout(w http.ResponseWriter, r *http.Request, _ view) {
-	http.SetCookie(w, h.cookie(r, sessionCookie, "", -1))
+	h.endSession(w, r)
 	http.Redirect(w, r, baseOf(r.Context())+ConsolePrefix+"/signin?ok=signed_out", http.StatusSeeOther)
 }
 

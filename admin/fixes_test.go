@@ -162,3 +162,54 @@ func TestConsoleRefundAsksForConfirmation(t *testing.T) {
 		t.Errorf("confirmed mark refunded left the order %s", o.Status)
 	}
 }
+
+// TestConsoleSignOutEndsTheSession: after sign-out, a copy of the old
+// session cookie no longer opens any page, nor posts a form.
+func TestConsoleSignOutEndsTheSession(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.SQLiteEnv(t), nil)
+	b.order("ord_flag", flagged)
+	br := newBrowser(b)
+	queue := br.signIn(b.operator)
+	u, _ := url.Parse(b.srv.URL + "/console/")
+	var old *http.Cookie
+	for _, c := range br.client.Jar.Cookies(u) {
+		if c.Name == "orderflow_session" {
+			old = c
+		}
+	}
+	if old == nil {
+		t.Fatal("no session cookie after sign in")
+	}
+	withOld := func(method, path string, form url.Values) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, b.srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: old.Name, Value: old.Value})
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status := withOld("GET", "/console/queue", nil); status != http.StatusOK {
+		t.Fatalf("the session cookie before sign-out = %d", status)
+	}
+	if status, _, _ := br.post("/console/signout", url.Values{"csrf": {csrfOf(t, queue)}}); status != http.StatusSeeOther {
+		t.Fatalf("sign out = %d", status)
+	}
+	if status := withOld("GET", "/console/queue", nil); status != http.StatusSeeOther {
+		t.Errorf("the old session cookie after sign-out = %d, want a redirect to sign in", status)
+	}
+	if status := withOld("POST", "/console/orders/ord_flag/clear-review", url.Values{"csrf": {csrfOf(t, queue)}}); status != http.StatusSeeOther {
+		t.Errorf("a post with the old session cookie after sign-out = %d, want a redirect to sign in", status)
+	}
+	if o, _ := b.be.Store.Get(context.Background(), "ord_flag"); !o.RequiresReview {
+		t.Errorf("a signed-out session cleared a review")
+	}
+	// Signing in again opens a new session.
+	if queue := br.signIn(b.operator); !strings.Contains(queue, "ord_flag") {
+		t.Errorf("sign in after sign-out: no queue")
+	}
+}
