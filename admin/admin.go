@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -30,6 +31,9 @@ const (
 	APIPrefix     = "/admin/"
 	ConsolePrefix = "/console"
 	AccessPath    = "/v1/access"
+	// V1Prefix holds /v1/access; the handler answers every other path under
+	// it too, so none gets the ingress's error shape.
+	V1Prefix = "/v1/"
 )
 
 // maxBody bounds a request body: the largest legitimate one is a few fields.
@@ -136,6 +140,8 @@ type Handler struct {
 	pages      *pages
 	operator   workers.Operator
 	replayEvts workers.EventReplayer
+	// revoked are the console sessions signed out in this process.
+	revoked *revocations
 }
 
 // New validates cfg and builds the handler.
@@ -158,7 +164,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{
-		cfg: cfg, log: cfg.Logger, clock: cfg.Clock, randomKey: key, pages: p,
+		cfg: cfg, log: cfg.Logger, clock: cfg.Clock, randomKey: key, pages: p, revoked: &revocations{},
 		operator:   workers.Operator{Store: cfg.Store, Clock: cfg.Clock},
 		replayEvts: workers.EventReplayer{Events: cfg.Events, Stripe: cfg.Stripe, Clock: cfg.Clock, Logger: cfg.Logger},
 	}
@@ -202,7 +208,7 @@ func stageEnd(path string) int {
 // isRoute reports whether path (without a stage) is an admin route.
 func isRoute(path string) bool {
 	return strings.HasPrefix(path, APIPrefix) || path == ConsolePrefix ||
-		strings.HasPrefix(path, ConsolePrefix+"/") || path == AccessPath
+		strings.HasPrefix(path, ConsolePrefix+"/") || path == AccessPath || strings.HasPrefix(path, V1Prefix)
 }
 
 type ctxKey int
@@ -217,7 +223,14 @@ const (
 // request with actorId, method, path and status, and never a token.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	base, rest := splitBase(r.URL.Path)
+	// Split on the escaped path, so an id with an escaped "/" (%2F) stays
+	// one segment for the muxes, which match on the escaped path and
+	// unescape each wildcard.
+	base, rawRest := splitBase(r.URL.EscapedPath())
+	rest, err := url.PathUnescape(rawRest)
+	if err != nil {
+		rest = ""
+	}
 	rec := &statusRecorder{ResponseWriter: w}
 	info := &requestLog{}
 	ctx := context.WithValue(r.Context(), keyBase, base)
@@ -225,6 +238,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r2 := r.Clone(ctx)
 	r2.URL.Path = rest
 	r2.URL.RawPath = ""
+	if rawRest != rest {
+		r2.URL.RawPath = rawRest
+	}
 	r2.Body = http.MaxBytesReader(rec, r.Body, maxBody)
 	// Security headers for every answer: no framing, no sniffing, nothing
 	// loaded from anywhere but here (the console works air-gapped).
@@ -349,6 +365,25 @@ func classify(err error) (status int, code, message string) {
 		return http.StatusBadRequest, codeBadRequest, err.Error()
 	}
 	return http.StatusServiceUnavailable, codeUnavailable, "the backend cannot answer now; retry later"
+}
+
+// cliForceHint is how the use-case's already_linked error tells a CLI user
+// to replace the link; the API and the console each say it their way.
+const cliForceHint = " (use --force to replace it)"
+
+// Force hints of an already_linked conflict.
+const (
+	apiForceHint     = ` (send "force": true to replace it)`
+	consoleForceHint = ` (tick "replace the one it has" to replace it)`
+)
+
+// withForceHint rewrites an already_linked message for the surface it is
+// shown on.
+func withForceHint(err error, msg, hint string) string {
+	if !errors.Is(err, domain.ErrAlreadyLinked) {
+		return msg
+	}
+	return strings.Replace(msg, cliForceHint, "", 1) + hint
 }
 
 // Warm fetches the admin tokens once, so a Lambda's init phase rather than

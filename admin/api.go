@@ -30,6 +30,15 @@ func (h *Handler) apiRoutes() *http.ServeMux {
 	handle("POST /admin/v1/dlq/redrive", RoleOperator, h.apiRedrive)
 	handle("POST /admin/v1/events/{evt}/replay", RoleOperator, h.apiReplay)
 	handle("GET /v1/access", RoleService, h.apiAccess)
+	// /v1/access is public knowledge (SPEC §13): another method is 405 and
+	// any other /v1/ path 404, without asking for a token.
+	mux.HandleFunc(AccessPath, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", http.MethodGet)
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("method %s is not allowed on %s; use GET", r.Method, baseOf(r.Context())+AccessPath))
+	})
+	mux.HandleFunc(V1Prefix, func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("no route for %s %s; the download check is GET %s", r.Method, baseOf(r.Context())+r.URL.Path, baseOf(r.Context())+AccessPath))
+	})
 	// Anything else under the API: authenticate first, so an unknown path
 	// tells an anonymous caller nothing, then 404.
 	mux.Handle("/", h.apiAuth("", func(w http.ResponseWriter, r *http.Request, _ Principal) {
@@ -87,7 +96,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 {
 		logInfo(r.Context()).err = err
 	}
-	writeError(w, status, code, msg)
+	writeError(w, status, code, withForceHint(err, msg, apiForceHint))
 }
 
 // decode reads an optional JSON body into v. Unknown fields are ignored: an

@@ -180,6 +180,25 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("a form without its CSRF token refunded the order")
 	}
 
+	// A refund asks for confirmation, showing what it refunds; only the
+	// confirm page's button requests it, and the order then shows it pending.
+	run("request a refund", chromedp.Navigate(base+"/console/orders/ord_2001"), chromedp.WaitVisible("ol.timeline", chromedp.ByQuery),
+		chromedp.SetValue("#reason", "requested_by_customer", chromedp.ByQuery),
+		chromedp.Click(`form[action$="/ord_2001/refund"] button`, chromedp.ByQuery),
+		chromedp.WaitVisible("section.confirm", chromedp.ByQuery))
+	if c := text("section.confirm"); !strings.Contains(c, "ord_2001") || !strings.Contains(c, "12.00 USD") ||
+		!strings.Contains(c, "pi_3QdKbbAbCdEfGh") || !strings.Contains(c, "requested_by_customer") {
+		t.Errorf("refund confirm page: %s", c)
+	}
+	if n := len(b.refunds.requests); n != 0 {
+		t.Errorf("%d refunds requested before the confirmation", n)
+	}
+	run("screenshot refund confirm", shot.take("refund-confirm"))
+	run("refund in Stripe", chromedp.Click(`section.confirm button.danger`, chromedp.ByQuery), chromedp.WaitVisible(".flash.ok", chromedp.ByQuery))
+	if len(b.refunds.requests) != 1 || b.refunds.requests[0] != "ord_2001|"+operatorActor+"|requested_by_customer" {
+		t.Errorf("refunds requested: %v", b.refunds.requests)
+	}
+
 	// Search by buyer.
 	run("search", chromedp.Navigate(base+"/console/search?q=usr_ada"), chromedp.WaitVisible("table.list", chromedp.ByQuery))
 	if s := text("table.list"); !strings.Contains(s, "ord_1042") || !strings.Contains(s, "ord_2001") {

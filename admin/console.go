@@ -40,13 +40,15 @@ func loadPages(clock domain.Clock) (*pages, error) {
 		"ago":      func(t time.Time) string { return ago(clock.Now().Sub(t)) },
 		"age":      func(s int64) string { return ago(time.Duration(s) * time.Second) },
 		"money":    money,
+		"pathid":   url.PathEscape,
 		"meta":     metaPairs,
 		"flagged":  flaggedAt,
 		"canClear": func(o domain.Order) bool { return o.RequiresReview },
 		"canMark":  func(o domain.Order) bool { return o.Status != domain.StatusRefunded },
-		"canRefund": func(o domain.Order) bool {
-			return o.Status == domain.StatusCompleted && o.PaymentStatus == domain.PaymentPaid && o.StripePaymentIntentID != ""
-		},
+		// canRefund and refundPending follow the use-case's own guard: a
+		// refund_requested not yet followed by its outcome is pending.
+		"canRefund":     func(o domain.Order) bool { return domain.RefundGuard(o) == nil },
+		"refundPending": func(o domain.Order) bool { return errors.Is(domain.RefundGuard(o), domain.ErrAlreadyRefunding) },
 	}
 	names, err := fs.Glob(assets, "templates/*.html")
 	if err != nil {
@@ -150,6 +152,10 @@ type view struct {
 	Reasons []string
 	// RefundEnabled says whether refunds through Stripe are wired (§14).
 	RefundEnabled bool
+	// Confirm is the order action the confirm page asks about ("refund" or
+	// "mark-refunded"), Reason the refund reason it carries.
+	Confirm string
+	Reason  string
 }
 
 // CanAct reports whether the signed-in user may use action buttons.
@@ -192,6 +198,7 @@ func (h *Handler) consoleRoutes() *http.ServeMux {
 	mux.Handle("GET "+QueuePath, h.page(RoleViewer, h.queuePage))
 	mux.Handle("GET /console/orders/{id}", h.page(RoleViewer, h.orderPage))
 	mux.Handle("POST /console/orders/{id}/{action}", h.page(RoleOperator, h.orderAction))
+	mux.Handle("GET /console/orders/{id}/{action}", h.page(RoleOperator, h.confirmGet))
 	mux.Handle("GET /console/search", h.page(RoleViewer, h.searchPage))
 	mux.Handle("GET /console/dlq", h.page(RoleViewer, h.dlqPage))
 	mux.Handle("POST /console/dlq/redrive", h.page(RoleOperator, h.redrivePost))
@@ -343,7 +350,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) signout(w http.ResponseWriter, r *http.Request, _ view) {
-	http.SetCookie(w, h.cookie(r, sessionCookie, "", -1))
+	h.endSession(w, r)
 	http.Redirect(w, r, baseOf(r.Context())+ConsolePrefix+"/signin?ok=signed_out", http.StatusSeeOther)
 }
 
@@ -408,12 +415,20 @@ func (h *Handler) orderAction(w http.ResponseWriter, r *http.Request, v view) {
 	case "clear-review":
 		_, err = h.operator.ClearReview(ctx, id, actor)
 	case "mark-refunded":
+		if r.PostForm.Get("confirm") != confirmYes {
+			h.confirmPage(w, r, v, id, action, "")
+			return
+		}
 		_, err = h.operator.MarkRefunded(ctx, id, actor)
 	case "link-payment-intent":
 		_, err = h.operator.LinkPaymentIntent(ctx, id, strings.TrimSpace(r.PostForm.Get("paymentIntentId")), actor, r.PostForm.Get("force") == "on")
 	case "refund":
 		reason := r.PostForm.Get("reason")
-		if err = checkRefundReason(reason); err == nil {
+		if err = checkRefundReason(reason); err == nil && r.PostForm.Get("confirm") != confirmYes {
+			h.confirmPage(w, r, v, id, action, reason)
+			return
+		}
+		if err == nil {
 			if h.cfg.Refunder == nil {
 				err = errors.New("refunds from orderflow are not enabled in this build")
 			} else {
@@ -431,7 +446,7 @@ func (h *Handler) orderAction(w http.ResponseWriter, r *http.Request, v view) {
 			h.pageError(w, r, v, err)
 			return
 		}
-		v.Status, v.Error = status, msg
+		v.Status, v.Error = status, withForceHint(err, msg, consoleForceHint)
 		h.showOrder(w, r, v, id)
 		return
 	}
@@ -440,6 +455,65 @@ func (h *Handler) orderAction(w http.ResponseWriter, r *http.Request, v view) {
 		dest = baseOf(ctx) + QueuePath + "?ok=" + action + "&order=" + url.QueryEscape(id)
 	}
 	http.Redirect(w, r, dest, http.StatusSeeOther)
+}
+
+// confirmYes is the confirm field of the confirm page's final button: only a
+// post carrying it refunds or marks refunded.
+const confirmYes = "yes"
+
+// confirmGet shows the confirm page of a refund or mark-refunded reached by
+// its URL (a reload, a bookmark); other actions are only posted.
+func (h *Handler) confirmGet(w http.ResponseWriter, r *http.Request, v view) {
+	id, action := r.PathValue("id"), r.PathValue("action")
+	reason := r.URL.Query().Get("reason")
+	switch action {
+	case "refund":
+		if err := checkRefundReason(reason); err != nil {
+			v.Status, v.Error = http.StatusBadRequest, err.Error()
+			h.showOrder(w, r, v, id)
+			return
+		}
+	case "mark-refunded":
+		reason = ""
+	default:
+		v.Title, v.Status, v.Error = "Not found", http.StatusNotFound, "There is no console page at "+baseOf(r.Context())+r.URL.Path+"."
+		h.render(w, r, "message", v)
+		return
+	}
+	h.confirmPage(w, r, v, id, action, reason)
+}
+
+// confirmPage asks the operator to confirm a refund in Stripe or marking an
+// order refunded, showing what it will act on. A refund the use-case would
+// refuse (already refunding, not paid) is refused here already.
+func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request, v view, id, action, reason string) {
+	o, err := h.cfg.Store.Get(r.Context(), id)
+	if err == nil && action == "refund" {
+		if h.cfg.Refunder == nil {
+			err = errors.New("refunds from orderflow are not enabled in this build")
+		} else {
+			err = domain.RefundGuard(o)
+		}
+	}
+	if err != nil {
+		if errors.Is(err, domain.ErrNotFound) {
+			err = fmt.Errorf("order %s: %w", id, domain.ErrNotFound)
+		}
+		status, _, msg := classify(err)
+		if status >= 500 || status == http.StatusNotFound {
+			h.pageError(w, r, v, err)
+			return
+		}
+		v.Status, v.Error = status, msg
+		h.showOrder(w, r, v, id)
+		return
+	}
+	v.Order, v.Confirm, v.Reason = &o, action, reason
+	v.Title = "Confirm: mark " + o.ID + " refunded"
+	if action == "refund" {
+		v.Title = "Confirm: refund " + o.ID + " in Stripe"
+	}
+	h.render(w, r, "confirm", v)
 }
 
 // searchLimit bounds each of the lookups of one search.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -23,13 +24,64 @@ const (
 )
 
 // session is what the signed cookie holds. No token: only who, which token
-// (by fingerprint), until when, and a random id the CSRF token is bound to.
+// (by fingerprint), when signed in and until when, and a random id the CSRF
+// token is bound to and sign-out revokes.
 type session struct {
 	ActorID     string `json:"a"`
 	Role        Role   `json:"r"`
 	Fingerprint string `json:"f"`
+	Issued      int64  `json:"i"`
 	Expires     int64  `json:"e"`
 	ID          string `json:"s"`
+}
+
+// maxRevoked bounds the signed-out sessions remembered: far more sign-outs
+// than 8 hours of operators make. When full, the one closest to expiring
+// anyway is forgotten first.
+const maxRevoked = 10000
+
+// revocations are the ids of sessions signed out in this process, each kept
+// until the session would have expired. Sessions are stateless signed
+// cookies, so this ends a session for `serve` and for the Lambda container
+// that handled the sign-out; other containers accept a copied cookie until
+// it expires or its token is rotated.
+type revocations struct {
+	mu  sync.Mutex
+	ids map[string]int64 // session id -> its expiry, unix seconds
+}
+
+// revoke remembers id until expires, pruning what has expired.
+func (v *revocations) revoke(id string, expires, now int64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.ids == nil {
+		v.ids = map[string]int64{}
+	}
+	if len(v.ids) >= maxRevoked {
+		for k, e := range v.ids {
+			if e <= now {
+				delete(v.ids, k)
+			}
+		}
+	}
+	for len(v.ids) >= maxRevoked {
+		oldest, at := "", int64(0)
+		for k, e := range v.ids {
+			if oldest == "" || e < at {
+				oldest, at = k, e
+			}
+		}
+		delete(v.ids, oldest)
+	}
+	v.ids[id] = expires
+}
+
+// revoked reports whether id was signed out.
+func (v *revocations) revoked(id string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	_, ok := v.ids[id]
+	return ok
 }
 
 func (s session) principal() Principal {
@@ -108,14 +160,17 @@ func (h *Handler) readSession(r *http.Request) (session, bool) {
 		return session{}, false
 	}
 	var s session
-	if !verify(h.sessionKey(r.Context()), "session", c.Value, &s) || h.clock.Now().Unix() >= s.Expires || s.ID == "" {
+	now := h.clock.Now().Unix()
+	if !verify(h.sessionKey(r.Context()), "session", c.Value, &s) || now >= s.Expires || s.ID == "" ||
+		s.Issued == 0 || s.Issued > now+60 || s.Expires-s.Issued > int64(sessionTTL.Seconds()) || h.revoked.revoked(s.ID) {
 		return session{}, false
 	}
 	return s, true
 }
 
 func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, p Principal) error {
-	s := session{ActorID: p.ActorID, Role: p.Role, Fingerprint: p.fingerprint, Expires: h.clock.Now().Add(sessionTTL).Unix(), ID: randomID()}
+	now := h.clock.Now()
+	s := session{ActorID: p.ActorID, Role: p.Role, Fingerprint: p.fingerprint, Issued: now.Unix(), Expires: now.Add(sessionTTL).Unix(), ID: randomID()}
 	v, err := sign(h.sessionKey(r.Context()), "session", s)
 	if err != nil {
 		return err
@@ -123,4 +178,13 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, p Princip
 	http.SetCookie(w, h.cookie(r, sessionCookie, v, sessionTTL))
 	http.SetCookie(w, h.cookie(r, signinCookie, "", -1))
 	return nil
+}
+
+// endSession signs the request's session out: its id is revoked in this
+// process and its cookie deleted.
+func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
+	if s, ok := h.readSession(r); ok {
+		h.revoked.revoke(s.ID, s.Expires, h.clock.Now().Unix())
+	}
+	http.SetCookie(w, h.cookie(r, sessionCookie, "", -1))
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/orderflow/orderflow/admin"
 	"github.com/orderflow/orderflow/infra/backend"
@@ -76,26 +77,45 @@ Roles: viewer (reads), operator (reads and actions), service (GET /v1/access).`,
 	return c
 }
 
+// devToken is the development operator token serve added, for its banner.
+type devToken struct{ token, path string }
+
 // adminHandler builds the admin API and console for serve. With
 // ORDERFLOW_DEV_ADMIN_TOKEN set it adds the development operator token kept
-// in the data folder (made on first run) and prints it with the console URL.
-func (a *app) adminHandler(ctx context.Context, be *backend.Backend) (*admin.Handler, error) {
+// in the data folder (made on first run) and returns it for serve's banner.
+func (a *app) adminHandler(ctx context.Context, be *backend.Backend) (*admin.Handler, *devToken, error) {
 	cfg := a.cfg
+	var dev *devToken
 	if cfg.DevAdminToken {
 		token, path, err := devAdminToken(cfg)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		entry := devAdminActor + ":" + secrets.RoleOperator + ":" + admin.HashToken(token)
 		if cfg.AdminTokens != "" {
 			entry = cfg.AdminTokens + "," + entry
 		}
 		cfg.AdminTokens = entry
-		// A development token made by this install: printing it is how the
-		// developer signs in, as with the dev webhook secret.
-		fmt.Fprintf(a.stderr, "orderflow: admin token (dev operator %s for /admin/v1 and /console/, kept in %s): %s\n", devAdminActor, path, token)
+		dev = &devToken{token: token, path: path}
 	}
-	return admin.NewFromBackend(ctx, cfg, be, admin.Config{Logger: a.log, Metrics: a.metrics, Clock: a.clock})
+	h, err := admin.NewFromBackend(ctx, cfg, be, admin.Config{Logger: a.log, Metrics: a.metrics, Clock: a.clock})
+	return h, dev, err
+}
+
+// printDevToken shows the development operator token and the console URL.
+// A token made by this install: printing it is how the developer signs in,
+// as with the dev webhook secret, and likewise only on a terminal, as a pipe
+// or a service manager keeps what it collects in logs that others read.
+func (a *app) printDevToken(dev *devToken, addr string) {
+	if dev == nil {
+		return
+	}
+	console := "http://" + addr + admin.QueuePath
+	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprintf(a.stderr, "orderflow: console at %s; admin token (dev operator %s for /admin/v1 and /console/, kept in %s): %s\n", console, devAdminActor, dev.path, dev.token)
+		return
+	}
+	fmt.Fprintf(a.stderr, "orderflow: console at %s; admin token (dev operator %s) is kept in %s; it is shown only when stderr is a terminal\n", console, devAdminActor, dev.path)
 }
 
 // devAdminToken returns the development operator token kept next to the

@@ -47,8 +47,8 @@ func TestAdminTokenNewAndServe(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dev admin token not kept: %v", err)
 	}
-	if !strings.Contains(h.logs.String(), strings.TrimSpace(string(dev))) {
-		t.Errorf("serve did not print the dev admin token")
+	if strings.Contains(h.logs.String(), strings.TrimSpace(string(dev))) {
+		t.Errorf("serve printed the dev admin token into a pipe")
 	}
 	for _, token := range []string{tok.Token, strings.TrimSpace(string(dev))} {
 		req, _ := http.NewRequest("GET", "http://"+h.addr+"/admin/v1/orders/ord_1", nil)
@@ -73,5 +73,37 @@ func TestAdminTokenNewAndServe(t *testing.T) {
 	}
 	if strings.Contains(h.logs.String(), tok.Token) {
 		t.Errorf("serve logged the operator's token")
+	}
+}
+
+// TestServeV1PathsAnswerInTheAdminShape: serve sends every /v1/ path to the
+// admin handler, so a wrong method on /v1/access is 405 with Allow: GET and
+// an unknown /v1/ path 404, both {"error":{"code","message"}}, not the
+// ingress's {"error":"…"}.
+func TestServeV1PathsAnswerInTheAdminShape(t *testing.T) {
+	h := newHarness(t, "ORDERFLOW_DEV_ADMIN_TOKEN=true")
+	h.start()
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"GET", "/v1/access/", 404, ""},
+		{"GET", "/v1/other", 404, ""},
+		{"POST", "/v1/access", 405, "GET"},
+	} {
+		req, _ := http.NewRequest(c.method, "http://"+h.addr+c.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow || json.Unmarshal(body, &e) != nil || e.Error.Code == "" || e.Error.Message == "" {
+			t.Errorf("%s %s = %d %s (Allow %q), want %d in the admin error shape", c.method, c.path, resp.StatusCode, body, resp.Header.Get("Allow"), c.status)
+		}
 	}
 }

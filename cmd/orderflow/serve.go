@@ -78,11 +78,11 @@ func (a *app) serve(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", healthHandler(be))
 	mux.Handle("/", handler)
-	adminHandler, err := a.adminHandler(ctx, be)
+	adminHandler, devAdmin, err := a.adminHandler(ctx, be)
 	if err != nil {
 		return err
 	}
-	for _, p := range []string{admin.APIPrefix, admin.ConsolePrefix, admin.ConsolePrefix + "/", admin.AccessPath} {
+	for _, p := range []string{admin.APIPrefix, admin.ConsolePrefix, admin.ConsolePrefix + "/", admin.AccessPath, admin.V1Prefix} {
 		mux.Handle(p, adminHandler)
 	}
 	go a.watchDatabase(ctx, be)
@@ -116,6 +116,7 @@ func (a *app) serve(ctx context.Context) error {
 			fmt.Fprintf(a.stderr, "orderflow: webhook signing secret (dev) is kept in %s; it is shown only when stderr is a terminal\n", generated)
 		}
 	}
+	a.printDevToken(devAdmin, listener.Addr().String())
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()

@@ -42,6 +42,7 @@ type AdminTokenSet struct {
 
 // ParseAdminTokens reads ORDERFLOW_ADMIN_TOKENS: "actorId:role:sha256hex"
 // entries, comma separated. Errors name entries by position, never a value.
+// One hash twice is refused: a token must mean one actor and role.
 func ParseAdminTokens(list string) ([]AdminToken, error) {
 	var out []AdminToken
 	for i, entry := range splitList(list) {
@@ -55,7 +56,28 @@ func ParseAdminTokens(list string) ([]AdminToken, error) {
 		}
 		out = append(out, t)
 	}
+	if err := duplicateHash(out, nil); err != nil {
+		return nil, fmt.Errorf("%w: ORDERFLOW_ADMIN_TOKENS: %s", domain.ErrInvalid, err)
+	}
 	return out, nil
+}
+
+// duplicateHash reports the first sha256 configured twice, in tokens or
+// between tokens and others, naming the actors and never the hash: the first
+// match would silently win, so one token could not be told from another.
+func duplicateHash(tokens, others []AdminToken) error {
+	seen := map[string]AdminToken{}
+	for _, t := range others {
+		seen[t.SHA256] = t
+	}
+	for i, t := range tokens {
+		if prev, ok := seen[t.SHA256]; ok {
+			return fmt.Errorf("actors %s (%s) and %s (%s) are configured with the same sha256, so one token would act as both; give each actor its own token (orderflow admin token new)",
+				prev.ActorID, prev.Role, t.ActorID, t.Role)
+		}
+		seen[t.SHA256] = tokens[i]
+	}
+	return nil
 }
 
 // checkAdminToken validates one token's fields and lowercases its hash.
@@ -221,7 +243,14 @@ func (a *AdminTokens) fetch(ctx context.Context) (AdminTokenSet, error) {
 	if out.SecretString == nil {
 		value = string(out.SecretBinary)
 	}
-	return ParseAdminTokenSecret(name, value)
+	set, err := ParseAdminTokenSecret(name, value)
+	if err != nil {
+		return AdminTokenSet{}, err
+	}
+	if err := duplicateHash(set.Tokens, a.env); err != nil {
+		return AdminTokenSet{}, domain.Permanentf("%w: secrets: admin tokens of ORDERFLOW_ADMIN_TOKENS and secret %q: %s", domain.ErrInvalid, name, err)
+	}
+	return set, nil
 }
 
 // ParseAdminTokenSecret reads the admin-tokens secret's JSON; name is only
@@ -244,6 +273,9 @@ func ParseAdminTokenSecret(name, value string) (AdminTokenSet, error) {
 			return AdminTokenSet{}, shapeError(name, "admin tokens", fmt.Sprintf("entry %d: %s", i+1, err), adminTokensShape)
 		}
 		set.Tokens = append(set.Tokens, t)
+	}
+	if err := duplicateHash(set.Tokens, nil); err != nil {
+		return AdminTokenSet{}, shapeError(name, "admin tokens", "has a duplicate: "+err.Error(), adminTokensShape)
 	}
 	if set.SessionKey != "" && len(set.SessionKey) < 32 {
 		return AdminTokenSet{}, shapeError(name, "admin tokens", "has a sessionKey shorter than 32 characters", adminTokensShape)

@@ -115,3 +115,39 @@ func TestAdminTokensMalformedSecret(t *testing.T) {
 		t.Errorf("no tokens: configured %v, %d tokens, %v", none.Configured(), len(set.Tokens), err)
 	}
 }
+
+// TestAdminTokensRefuseOneHashTwice: the same sha256 for two entries would
+// let the first silently win, so it is refused, naming the actors and never
+// the hash, in ORDERFLOW_ADMIN_TOKENS, in the secret and between the two.
+func TestAdminTokensRefuseOneHashTwice(t *testing.T) {
+	t.Parallel()
+	refused := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, domain.ErrInvalid) || !strings.Contains(err.Error(), "adm_8") || !strings.Contains(err.Error(), "adm_7") ||
+			!strings.Contains(err.Error(), "same sha256") || strings.Contains(err.Error(), hashA) {
+			t.Errorf("%s: %v, want ErrInvalid naming adm_8 and adm_7, never the hash", what, err)
+		}
+	}
+	_, err := secrets.ParseAdminTokens("adm_8:viewer:" + hashA + ",adm_7:operator:" + strings.ToUpper(hashA))
+	refused("env", err)
+	_, err = secrets.NewAdminTokens(secrets.AdminTokensConfig{Env: "adm_8:viewer:" + hashA + ",adm_7:operator:" + hashA})
+	refused("NewAdminTokens", err)
+	_, err = secrets.ParseAdminTokenSecret("admin-tokens", tokenSecret(tokenEntry("adm_8", "viewer", hashA), tokenEntry("adm_7", "operator", hashA)))
+	refused("secret", err)
+
+	b := setup(t)
+	arn := b.secret(t, "dup-admin-tokens", tokenSecret(tokenEntry("adm_8", "viewer", hashA), tokenEntry("adm_7", "operator", hashA)))
+	a, err := secrets.NewAdminTokens(secrets.AdminTokensConfig{SecretARN: arn, Client: b.app, Clock: b.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.AdminTokens(ctx(t))
+	refused("Secrets Manager", err)
+	arn = b.secret(t, "cross-admin-tokens", tokenSecret(tokenEntry("adm_8", "viewer", hashA)))
+	a, err = secrets.NewAdminTokens(secrets.AdminTokensConfig{SecretARN: arn, Client: b.app, Clock: b.clock, Env: "adm_7:operator:" + hashA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.AdminTokens(ctx(t))
+	refused("env and Secrets Manager", err)
+}
