@@ -61,3 +61,25 @@ func TestOrdersPutRefusesLooseInput(t *testing.T) {
 		t.Fatalf("refused orders were stored: %.300q", out)
 	}
 }
+
+// orders put refuses what only orderflow writes, and status pairs no
+// transition produces; nothing is stored.
+func TestOrdersPutRefusesServerOwnedFields(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct{ extra, want string }{
+		{`"appliedEvents":["evt_1"]`, "appliedEvents is written by orderflow"},
+		{`"version":99`, "version is written by orderflow"},
+		{`"status":"refunded","paymentStatus":"pending"`, "a pair no transition produces"},
+		{`"requiresReview":true`, "requiresReview needs a reviewReason"},
+		{`"stripePaymentIntentId":"ch_notpi"`, "not a Stripe payment intent id"},
+	} {
+		body := `{"id":"ord_srv","userId":"usr_1","amount":100,"currency":"usd",` + tc.extra + `}`
+		_, errOut, code := h.cli(body, "orders", "put", "-f", "-")
+		if code != 1 || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%s: exit %d %q, want exit 1 and one line with %q", tc.extra, code, errOut, tc.want)
+		}
+	}
+	if _, errOut, code := h.cli("", "orders", "get", "ord_srv"); code == 0 {
+		t.Fatalf("a refused order was stored: %s", errOut)
+	}
+}
