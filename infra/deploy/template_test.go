@@ -461,7 +461,7 @@ func TestWebhookRoute(t *testing.T) {
 		"AdminFunction ANY /admin/{proxy+}",
 		"AdminFunction ANY /console",
 		"AdminFunction ANY /console/{proxy+}",
-		"AdminFunction GET /v1/access",
+		"AdminFunction ANY /v1/access",
 		"IngressFunction POST /webhooks/stripe",
 	}
 	sort.Strings(routes)
