@@ -28,7 +28,7 @@ func (a *app) ordersLinkCommand() *cobra.Command {
 				return usagef("%s needs --actor <adminId> (recorded in the timeline)", cmd.CommandPath())
 			}
 			if err := domain.CheckPaymentIntentID(args[1]); err != nil {
-				return usagef("%s: %q is not a Stripe payment intent id (pi_…)", cmd.CommandPath(), args[1])
+				return usagef("%q is not a Stripe payment intent id (pi_…)", args[1])
 			}
 			be, err := a.open(cmd.Context(), backend.Parts{Store: true})
 			if err != nil {

@@ -257,6 +257,9 @@ func (c Config) Validate() error {
 	}
 	switch c.StripeMode {
 	case "live", "test":
+		if k := modeOfKey(c.StripeSecretKey); k != "" && k != c.StripeMode {
+			add("STRIPE_MODE=%s but STRIPE_SECRET_KEY is a %s-mode key: the two must agree", c.StripeMode, k)
+		}
 	case "":
 	default:
 		add("STRIPE_MODE=%q: want live or test (or unset to take it from the secret key)", c.StripeMode)

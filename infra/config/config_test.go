@@ -60,7 +60,7 @@ func TestEveryProblemReportedAtOnceWithoutSecrets(t *testing.T) {
 func TestStripeModeFromEnvOrKeyPrefix(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ mode, key, want string }{
-		{"", "", ""}, {"", "sk_live_abc", "live"}, {"", "rk_test_abc", "test"}, {"test", "sk_live_abc", "test"},
+		{"", "", ""}, {"", "sk_live_abc", "live"}, {"", "rk_test_abc", "test"}, {"test", "sk_test_abc", "test"}, {"live", "", "live"},
 	} {
 		c, err := config.Load(func(k string) string {
 			return map[string]string{"STRIPE_MODE": tc.mode, "STRIPE_SECRET_KEY": tc.key}[k]
@@ -68,6 +68,11 @@ func TestStripeModeFromEnvOrKeyPrefix(t *testing.T) {
 		if err != nil || c.StripeMode != tc.want {
 			t.Errorf("STRIPE_MODE=%q key=%q: mode %q err %v, want %q", tc.mode, tc.key, c.StripeMode, err, tc.want)
 		}
+	}
+	if _, err := config.Load(func(k string) string {
+		return map[string]string{"STRIPE_MODE": "live", "STRIPE_SECRET_KEY": "sk_test_abc"}[k]
+	}); err == nil || !strings.Contains(err.Error(), "must agree") {
+		t.Errorf("live mode with a test key: %v, want an error", err)
 	}
 	if _, err := config.Load(func(k string) string { return map[string]string{"STRIPE_MODE": "prod"}[k] }); err == nil || !strings.Contains(err.Error(), "STRIPE_MODE") {
 		t.Errorf("STRIPE_MODE=prod: %v, want an error naming it", err)
