@@ -77,8 +77,11 @@ func TestV1PathsAnswerInTheAPIShape(t *testing.T) {
 func TestConsoleRefundPendingShowsABadge(t *testing.T) {
 	t.Parallel()
 	b := setup(t, emulator.SQLiteEnv(t), nil)
-	requested := domain.TimelineEntry{Type: domain.EntryRefundRequested, At: time.Now().Add(-time.Minute), Actor: "admin", ActorType: "admin", ActorID: operatorActor}
-	failed := domain.TimelineEntry{Type: domain.EntryRefundFailed, At: time.Now(), Actor: "stripe", ActorType: "stripe"}
+	// A failure counts for its own refund only (domain.RefundGuard).
+	requested := domain.TimelineEntry{Type: domain.EntryRefundRequested, At: time.Now().Add(-time.Minute), Actor: "admin", ActorType: "admin", ActorID: operatorActor,
+		Meta: map[string]any{"refundId": "re_1"}}
+	failed := domain.TimelineEntry{Type: domain.EntryRefundFailed, At: time.Now(), Actor: "stripe", ActorType: "stripe",
+		Meta: map[string]any{"refundId": "re_1"}}
 	b.order("ord_asked", func(o *domain.Order) {
 		paidOrder(o)
 		o.Timeline = []domain.TimelineEntry{requested}
