@@ -81,9 +81,15 @@ type DB struct {
 	file     fileWatch
 	// commits feeds the group committer (commit.go); nil when read-only.
 	commits   chan *writeOp
+	closing   sync.RWMutex  // write-locked by Close to set closed
+	closed    bool          // no more writes are handed over
 	stop      chan struct{} // closed by Close: the committer takes no more
 	stopped   chan struct{} // closed when the committer has returned
 	closeOnce sync.Once
+	// wake is closed when a commit may have made messages receivable
+	// (commit.go: receivable).
+	wakeMu sync.Mutex
+	wake   chan struct{}
 }
 
 // Option changes how Open opens the database.
@@ -162,7 +168,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		sqldb.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	db.commits = make(chan *writeOp)
+	db.commits = make(chan *writeOp, commitBacklog)
 	if o.noCommitter {
 		close(db.stopped)
 	} else {
@@ -306,6 +312,9 @@ func migrate(ctx context.Context, tx *sql.Tx) error {
 // Writes already handed to the group committer are finished first.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
+		db.closing.Lock()
+		db.closed = true
+		db.closing.Unlock()
 		close(db.stop)
 		if db.commits != nil {
 			<-db.stopped

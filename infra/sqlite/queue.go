@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -36,8 +37,9 @@ const (
 const attrDataType = "String"
 
 var (
-	_ domain.Queue     = (*Queue)(nil)
-	_ domain.Inspector = (*Queue)(nil)
+	_ domain.Queue        = (*Queue)(nil)
+	_ domain.Inspector    = (*Queue)(nil)
+	_ domain.BatchDeleter = (*Queue)(nil)
 )
 
 // QueueConfig configures one FIFO queue in the database.
@@ -131,7 +133,7 @@ func (q *Queue) Send(ctx context.Context, m domain.OutgoingMessage) (string, err
 		body = []byte{}
 	}
 	id := newID()
-	err = q.db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = q.db.writeWakes(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		now := q.cfg.Clock.Now().UnixNano()
 		// Expired dedup rows are pruned lazily, here, under the write lock.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM queue_dedup WHERE queue = ? AND expires_at <= ?`, q.cfg.Name, now); err != nil {
@@ -167,6 +169,10 @@ func (q *Queue) Receive(ctx context.Context, n int, wait time.Duration) ([]domai
 	n = min(max(n, 1), MaxBatch)
 	deadline := time.Now().Add(wait)
 	for {
+		// Taken before looking: a send committed after the look wakes
+		// this receiver at once. Writes of other processes (the CLI) are
+		// only seen by polling.
+		wake := q.db.receivable()
 		msgs, err := q.receiveOnce(ctx, n)
 		if err != nil || len(msgs) > 0 {
 			return msgs, err
@@ -180,6 +186,8 @@ func (q *Queue) Receive(ctx context.Context, n int, wait time.Duration) ([]domai
 		case <-ctx.Done():
 			t.Stop()
 			return nil, fmt.Errorf("sqlite: receive from %s: %w", q.cfg.Name, ctx.Err())
+		case <-wake:
+			t.Stop()
 		case <-t.C:
 		}
 	}
@@ -203,7 +211,12 @@ func (q *Queue) receiveOnce(ctx context.Context, n int) ([]domain.Message, error
 		return nil, nil
 	}
 	var picked []domain.Message
-	err = q.db.tx(ctx, func(tx *sql.Tx) error {
+	// Through the group committer like every write of this process, so
+	// receivers never wait on SQLite's busy handler for the committer (or
+	// for each other), and their marks share its fsyncs. writeWait: once
+	// the marks may commit, the picked messages must be returned, or they
+	// would stay hidden for the visibility timeout.
+	err = q.db.writeWait(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// The time is read under the write lock: waiting for the lock must
 		// not make the visibility decisions stale.
 		now := q.cfg.Clock.Now()
@@ -301,15 +314,33 @@ func (q *Queue) moveToDLQ(ctx context.Context, tx *sql.Tx, seq int64) error {
 // message ends in the dead-letter queue it carries the reason as lastError.
 // A stale receipt fails with ErrNotFound and changes nothing.
 func (q *Queue) RecordFailure(ctx context.Context, receipt, reason string) error {
-	res, err := q.db.exec(ctx, `UPDATE queue_messages SET last_error = ? WHERE receipt = ? AND receipt != '' AND queue = ?`,
-		reason, receipt, q.cfg.Name)
+	err := q.db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return oneRow(tx.ExecContext(ctx, `UPDATE queue_messages SET last_error = ? WHERE receipt = ? AND receipt != '' AND queue = ?`,
+			reason, receipt, q.cfg.Name))
+	})
+	if errors.Is(err, errNoRow) {
+		return fmt.Errorf("sqlite: record failure in %s: receipt %s: %w", q.cfg.Name, short(receipt), domain.ErrNotFound)
+	}
 	if err != nil {
 		return fmt.Errorf("sqlite: record failure in %s: %w", q.cfg.Name, err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("sqlite: record failure in %s: %w", q.cfg.Name, err)
-	} else if n == 0 {
-		return fmt.Errorf("sqlite: record failure in %s: receipt %s: %w", q.cfg.Name, short(receipt), domain.ErrNotFound)
+	return nil
+}
+
+// errNoRow is what oneRow answers for a statement that matched no row.
+var errNoRow = errors.New("no row matched")
+
+// oneRow turns an Exec that matched no row into errNoRow.
+func oneRow(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return errNoRow
 	}
 	return nil
 }
@@ -317,16 +348,54 @@ func (q *Queue) RecordFailure(ctx context.Context, receipt, reason string) error
 // Delete acknowledges a received message. A receipt from an earlier receive
 // of a message received again since fails with ErrNotFound.
 func (q *Queue) Delete(ctx context.Context, receipt string) error {
-	res, err := q.db.exec(ctx, `DELETE FROM queue_messages WHERE receipt = ? AND receipt != '' AND queue = ?`, receipt, q.cfg.Name)
-	if err != nil {
-		return fmt.Errorf("sqlite: delete from %s: %w", q.cfg.Name, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("sqlite: delete from %s: %w", q.cfg.Name, err)
-	} else if n == 0 {
+	err := q.db.writeWakes(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return q.deleteOne(ctx, tx, receipt)
+	})
+	return q.deleteErr(receipt, err)
+}
+
+func (q *Queue) deleteOne(ctx context.Context, tx *sql.Tx, receipt string) error {
+	return oneRow(tx.ExecContext(ctx, `DELETE FROM queue_messages WHERE receipt = ? AND receipt != '' AND queue = ?`, receipt, q.cfg.Name))
+}
+
+func (q *Queue) deleteErr(receipt string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errNoRow):
 		return fmt.Errorf("sqlite: delete from %s: receipt %s: %w", q.cfg.Name, short(receipt), domain.ErrNotFound)
+	default:
+		return fmt.Errorf("sqlite: delete from %s: %w", q.cfg.Name, err)
 	}
-	return nil
+}
+
+// DeleteBatch acknowledges several received messages in one write, so one
+// commit (one fsync) for a whole processed batch instead of one per message.
+// errs[i] is receipts[i]'s outcome, as Delete would answer it: a stale
+// receipt fails alone and the others are still deleted.
+func (q *Queue) DeleteBatch(ctx context.Context, receipts []string) []error {
+	errs := make([]error, len(receipts))
+	if len(receipts) == 0 {
+		return errs
+	}
+	err := q.db.writeWakes(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for i, r := range receipts {
+			errs[i] = q.deleteOne(ctx, tx, r)
+			if errs[i] != nil && !errors.Is(errs[i], errNoRow) {
+				// Not a stale receipt: the statement itself failed, so
+				// this write fails (and is undone) as a whole.
+				return errs[i]
+			}
+		}
+		return nil
+	})
+	for i, r := range receipts {
+		if err != nil {
+			errs[i] = err
+		}
+		errs[i] = q.deleteErr(r, errs[i])
+	}
+	return errs
 }
 
 // ChangeVisibility makes an in-flight message visible again after timeout (0:
@@ -336,17 +405,17 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, timeout ti
 	if timeout < 0 {
 		return fmt.Errorf("sqlite: change visibility in %s: %w: negative timeout", q.cfg.Name, domain.ErrInvalid)
 	}
-	now := q.cfg.Clock.Now()
-	res, err := q.db.exec(ctx, `UPDATE queue_messages SET visible_at = ?
-		WHERE receipt = ? AND receipt != '' AND queue = ? AND visible_at > ?`,
-		now.Add(timeout).UnixNano(), receipt, q.cfg.Name, now.UnixNano())
+	err := q.db.writeWakes(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		now := q.cfg.Clock.Now()
+		return oneRow(tx.ExecContext(ctx, `UPDATE queue_messages SET visible_at = ?
+			WHERE receipt = ? AND receipt != '' AND queue = ? AND visible_at > ?`,
+			now.Add(timeout).UnixNano(), receipt, q.cfg.Name, now.UnixNano()))
+	})
+	if errors.Is(err, errNoRow) {
+		return fmt.Errorf("sqlite: change visibility in %s: receipt %s is stale or not in flight: %w", q.cfg.Name, short(receipt), domain.ErrNotFound)
+	}
 	if err != nil {
 		return fmt.Errorf("sqlite: change visibility in %s: %w", q.cfg.Name, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("sqlite: change visibility in %s: %w", q.cfg.Name, err)
-	} else if n == 0 {
-		return fmt.Errorf("sqlite: change visibility in %s: receipt %s is stale or not in flight: %w", q.cfg.Name, short(receipt), domain.ErrNotFound)
 	}
 	return nil
 }
