@@ -223,16 +223,16 @@ var errGroupBroken = errors.New("the shared transaction failed")
 // rolling back to the savepoint and returned; a failure to do even that
 // breaks the group.
 func (db *DB) apply(ctx context.Context, tx *sql.Tx, op *writeOp) error {
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT one_write`); err != nil {
+	if _, err := db.execTx(ctx, tx, `SAVEPOINT one_write`); err != nil {
 		return fmt.Errorf("%w: savepoint: %v", errGroupBroken, err)
 	}
 	err := op.fn(ctx, tx)
 	if err != nil {
-		if _, rbErr := tx.ExecContext(ctx, `ROLLBACK TO one_write`); rbErr != nil {
+		if _, rbErr := db.execTx(ctx, tx, `ROLLBACK TO one_write`); rbErr != nil {
 			return fmt.Errorf("%w: %w (undoing it: %v)", errGroupBroken, err, rbErr)
 		}
 	}
-	if _, relErr := tx.ExecContext(ctx, `RELEASE one_write`); relErr != nil {
+	if _, relErr := db.execTx(ctx, tx, `RELEASE one_write`); relErr != nil {
 		return fmt.Errorf("%w: release savepoint: %v", errGroupBroken, relErr)
 	}
 	return err

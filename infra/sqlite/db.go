@@ -90,6 +90,9 @@ type DB struct {
 	// (commit.go: receivable).
 	wakeMu sync.Mutex
 	wake   chan struct{}
+	// stmts are the prepared statements by query text (stmt.go).
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
 }
 
 // Option changes how Open opens the database.
@@ -146,6 +149,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	sqldb.SetMaxOpenConns(maxOpenConns)
+	// Idle connections are kept: each holds its prepared statements
+	// (stmt.go) and its page cache.
+	sqldb.SetMaxIdleConns(maxOpenConns)
 	db := &DB{sql: sqldb, path: path, stop: make(chan struct{}), stopped: make(chan struct{})}
 	if err := db.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, schema); err != nil {
@@ -319,6 +325,7 @@ func (db *DB) Close() error {
 		if db.commits != nil {
 			<-db.stopped
 		}
+		db.closeStmts()
 	})
 	if err := db.sql.Close(); err != nil {
 		return fmt.Errorf("sqlite: close %s: %w", db.path, err)

@@ -136,11 +136,11 @@ func (q *Queue) Send(ctx context.Context, m domain.OutgoingMessage) (string, err
 	err = q.db.writeWakes(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		now := q.cfg.Clock.Now().UnixNano()
 		// Expired dedup rows are pruned lazily, here, under the write lock.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM queue_dedup WHERE queue = ? AND expires_at <= ?`, q.cfg.Name, now); err != nil {
+		if _, err := q.db.execTx(ctx, tx, `DELETE FROM queue_dedup WHERE queue = ? AND expires_at <= ?`, q.cfg.Name, now); err != nil {
 			return err
 		}
 		var first string
-		err := tx.QueryRowContext(ctx, `SELECT message_id FROM queue_dedup WHERE queue = ? AND dedup_id = ?`, q.cfg.Name, dedup).Scan(&first)
+		err := q.db.queryRowTx(ctx, tx, `SELECT message_id FROM queue_dedup WHERE queue = ? AND dedup_id = ?`, q.cfg.Name, dedup).Scan(&first)
 		switch {
 		case err == nil:
 			id = first
@@ -148,11 +148,11 @@ func (q *Queue) Send(ctx context.Context, m domain.OutgoingMessage) (string, err
 		case err != sql.ErrNoRows:
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO queue_messages (queue, id, group_id, dedup_id, body, attributes, sent_at)
+		if _, err := q.db.execTx(ctx, tx, `INSERT INTO queue_messages (queue, id, group_id, dedup_id, body, attributes, sent_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, q.cfg.Name, id, m.GroupID, m.DedupID, body, attrs, now); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO queue_dedup (queue, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)`,
+		_, err = q.db.execTx(ctx, tx, `INSERT INTO queue_dedup (queue, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)`,
 			q.cfg.Name, dedup, id, now+q.cfg.DedupWindow.Nanoseconds())
 		return err
 	})
@@ -202,7 +202,7 @@ func (q *Queue) receiveOnce(ctx context.Context, n int) ([]domain.Message, error
 	// A cheap read first, so idle pollers do not take the write lock every
 	// few milliseconds and hold up the CLI and the store.
 	var ready int
-	err := q.db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM queue_messages
+	err := q.db.queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM queue_messages
 		WHERE queue = ? AND visible_at <= ? LIMIT 1)`, q.cfg.Name, q.cfg.Clock.Now().UnixNano()).Scan(&ready)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: receive from %s: %w", q.cfg.Name, err)
@@ -252,7 +252,7 @@ func (q *Queue) receiveOnce(ctx context.Context, n int) ([]domain.Message, error
 			m := &picked[i]
 			m.Receipt = newID()
 			m.ReceiveCount++
-			if _, err := tx.ExecContext(ctx, `UPDATE queue_messages SET receive_count = ?, receipt = ?, visible_at = ? WHERE seq = ?`,
+			if _, err := q.db.execTx(ctx, tx, `UPDATE queue_messages SET receive_count = ?, receipt = ?, visible_at = ? WHERE seq = ?`,
 				m.ReceiveCount, m.Receipt, visibleAt, pickedSeq[i]); err != nil {
 				return err
 			}
@@ -269,7 +269,7 @@ func (q *Queue) receiveOnce(ctx context.Context, n int) ([]domain.Message, error
 // nothing in flight. Picks are marked only after the scan, so a group's later
 // messages stay candidates in the same receive, in order.
 func (q *Queue) candidates(ctx context.Context, tx *sql.Tx, nowNS, after int64) ([]candidate, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT seq, id, group_id, dedup_id, body, attributes, sent_at, receive_count
+	rows, err := q.db.queryTx(ctx, tx, `SELECT seq, id, group_id, dedup_id, body, attributes, sent_at, receive_count
 		FROM queue_messages m
 		WHERE queue = ? AND seq > ? AND visible_at <= ?
 		AND NOT EXISTS (SELECT 1 FROM queue_messages f
@@ -297,14 +297,14 @@ func (q *Queue) candidates(ctx context.Context, tx *sql.Tx, nowNS, after int64) 
 // last failure a worker recorded (RecordFailure) becomes the lastError
 // attribute, so `orderflow dlq list` can say why the message is there.
 func (q *Queue) moveToDLQ(ctx context.Context, tx *sql.Tx, seq int64) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO queue_messages (queue, id, group_id, dedup_id, body, attributes, sent_at, receive_count)
+	if _, err := q.db.execTx(ctx, tx, `INSERT INTO queue_messages (queue, id, group_id, dedup_id, body, attributes, sent_at, receive_count)
 		SELECT ?, id, group_id, dedup_id, body,
 			CASE WHEN last_error = '' THEN attributes ELSE json_set(attributes, '$.`+domain.AttrLastError+`', last_error) END,
 			sent_at, receive_count FROM queue_messages WHERE seq = ?`,
 		q.cfg.DeadLetterQueue, seq); err != nil {
 		return fmt.Errorf("move to %s: %w", q.cfg.DeadLetterQueue, err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM queue_messages WHERE seq = ?`, seq); err != nil {
+	if _, err := q.db.execTx(ctx, tx, `DELETE FROM queue_messages WHERE seq = ?`, seq); err != nil {
 		return fmt.Errorf("move to %s: %w", q.cfg.DeadLetterQueue, err)
 	}
 	return nil
@@ -315,7 +315,7 @@ func (q *Queue) moveToDLQ(ctx context.Context, tx *sql.Tx, seq int64) error {
 // A stale receipt fails with ErrNotFound and changes nothing.
 func (q *Queue) RecordFailure(ctx context.Context, receipt, reason string) error {
 	err := q.db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		return oneRow(tx.ExecContext(ctx, `UPDATE queue_messages SET last_error = ? WHERE receipt = ? AND receipt != '' AND queue = ?`,
+		return oneRow(q.db.execTx(ctx, tx, `UPDATE queue_messages SET last_error = ? WHERE receipt = ? AND receipt != '' AND queue = ?`,
 			reason, receipt, q.cfg.Name))
 	})
 	if errors.Is(err, errNoRow) {
@@ -355,7 +355,7 @@ func (q *Queue) Delete(ctx context.Context, receipt string) error {
 }
 
 func (q *Queue) deleteOne(ctx context.Context, tx *sql.Tx, receipt string) error {
-	return oneRow(tx.ExecContext(ctx, `DELETE FROM queue_messages WHERE receipt = ? AND receipt != '' AND queue = ?`, receipt, q.cfg.Name))
+	return oneRow(q.db.execTx(ctx, tx, `DELETE FROM queue_messages WHERE receipt = ? AND receipt != '' AND queue = ?`, receipt, q.cfg.Name))
 }
 
 func (q *Queue) deleteErr(receipt string, err error) error {
@@ -407,7 +407,7 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, timeout ti
 	}
 	err := q.db.writeWakes(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		now := q.cfg.Clock.Now()
-		return oneRow(tx.ExecContext(ctx, `UPDATE queue_messages SET visible_at = ?
+		return oneRow(q.db.execTx(ctx, tx, `UPDATE queue_messages SET visible_at = ?
 			WHERE receipt = ? AND receipt != '' AND queue = ? AND visible_at > ?`,
 			now.Add(timeout).UnixNano(), receipt, q.cfg.Name, now.UnixNano()))
 	})

@@ -53,7 +53,7 @@ func (s *Store) Create(ctx context.Context, o domain.Order) error {
 func (s *Store) Get(ctx context.Context, id string) (domain.Order, error) {
 	var data string
 	var version int64
-	err := s.db.sql.QueryRowContext(ctx, `SELECT version, data FROM orders WHERE id = ?`, id).Scan(&version, &data)
+	err := s.db.queryRow(ctx, `SELECT version, data FROM orders WHERE id = ?`, id).Scan(&version, &data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return domain.Order{}, fmt.Errorf("sqlite: get order %s: %w", id, domain.ErrNotFound)
 	}
@@ -87,7 +87,7 @@ func (s *Store) Save(ctx context.Context, o domain.Order, expectedVersion int64,
 	err = s.db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var data string
 		var version int64
-		err := tx.QueryRowContext(ctx, `SELECT version, data FROM orders WHERE id = ?`, o.ID).Scan(&version, &data)
+		err := s.db.queryRowTx(ctx, tx, `SELECT version, data FROM orders WHERE id = ?`, o.ID).Scan(&version, &data)
 		if errors.Is(err, sql.ErrNoRows) {
 			return domain.ErrNotFound
 		}
@@ -106,7 +106,7 @@ func (s *Store) Save(ctx context.Context, o domain.Order, expectedVersion int64,
 		if version != expectedVersion {
 			return fmt.Errorf("%w: stored version %d, expected %d", domain.ErrConflict, version, expectedVersion)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE orders SET status = ?, user_id = ?, seller_id = ?,
+		_, err = s.db.execTx(ctx, tx, `UPDATE orders SET status = ?, user_id = ?, seller_id = ?,
 			stripe_payment_intent_id = ?, requires_review = ?, version = ?, data = ? WHERE id = ?`,
 			string(o.Status), o.UserID, o.SellerID, o.StripePaymentIntentID, o.RequiresReview, o.Version, row, o.ID)
 		return err
