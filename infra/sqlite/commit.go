@@ -178,6 +178,7 @@ func (db *DB) commitGroup(group []*writeOp) {
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("commit: %w", err)
 		}
+		db.committed.Store(true)
 		return nil
 	}()
 	wake := false

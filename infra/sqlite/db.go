@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/orderflow/orderflow/domain"
 
@@ -90,6 +91,10 @@ type DB struct {
 	// (commit.go: receivable).
 	wakeMu sync.Mutex
 	wake   chan struct{}
+	// committed is set by every group commit; the checkpointer
+	// (checkpoint.go) checkpoints only after commits.
+	committed      atomic.Bool
+	checkpointDone chan struct{} // closed when the checkpointer has returned
 	// stmts are the prepared statements by query text (stmt.go).
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
@@ -143,7 +148,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	// _txlock=immediate makes every BeginTx a BEGIN IMMEDIATE: the write lock
 	// is taken up front, so a transaction never fails half-way trying to
 	// upgrade a read lock another process invalidated.
-	dsn := path + fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate", busyTimeoutMS)
+	//
+	// wal_autocheckpoint(0): the checkpointer goroutine checkpoints instead
+	// of whichever commit crosses the limit (checkpoint.go).
+	dsn := path + fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate", busyTimeoutMS)
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -175,6 +183,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	db.commits = make(chan *writeOp, commitBacklog)
+	db.checkpointDone = make(chan struct{})
+	go db.checkpointLoop()
 	if o.noCommitter {
 		close(db.stopped)
 	} else {
@@ -324,6 +334,9 @@ func (db *DB) Close() error {
 		close(db.stop)
 		if db.commits != nil {
 			<-db.stopped
+		}
+		if db.checkpointDone != nil {
+			<-db.checkpointDone
 		}
 		db.closeStmts()
 	})
