@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/orderflow/orderflow/domain"
@@ -95,7 +96,14 @@ func (c *QueueConfig) validate() error {
 type Queue struct {
 	db  *DB
 	cfg QueueConfig
+	// prunedAt is when Send last deleted expired dedup entries (Unix ns,
+	// the queue's clock); only the group committer touches it.
+	prunedAt atomic.Int64
 }
+
+// pruneEvery is how often Send deletes expired dedup entries; an expired
+// entry still there is ignored, so pruning only bounds the table.
+const pruneEvery = time.Second
 
 // NewQueue returns the queue cfg.Name on db; queues are created on first use.
 func NewQueue(db *DB, cfg QueueConfig) (*Queue, error) {
@@ -135,12 +143,18 @@ func (q *Queue) Send(ctx context.Context, m domain.OutgoingMessage) (string, err
 	id := newID()
 	err = q.db.writeWakes(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		now := q.cfg.Clock.Now().UnixNano()
-		// Expired dedup rows are pruned lazily, here, under the write lock.
-		if _, err := q.db.execTx(ctx, tx, `DELETE FROM queue_dedup WHERE queue = ? AND expires_at <= ?`, q.cfg.Name, now); err != nil {
-			return err
+		// Expired dedup rows are pruned lazily, here, under the write lock,
+		// at most every pruneEvery: until then the expiry check below and
+		// the upsert treat them as absent.
+		if last := q.prunedAt.Load(); now-last >= int64(pruneEvery) || now < last {
+			if _, err := q.db.execTx(ctx, tx, `DELETE FROM queue_dedup WHERE queue = ? AND expires_at <= ?`, q.cfg.Name, now); err != nil {
+				return err
+			}
+			q.prunedAt.Store(now)
 		}
 		var first string
-		err := q.db.queryRowTx(ctx, tx, `SELECT message_id FROM queue_dedup WHERE queue = ? AND dedup_id = ?`, q.cfg.Name, dedup).Scan(&first)
+		err := q.db.queryRowTx(ctx, tx, `SELECT message_id FROM queue_dedup WHERE queue = ? AND dedup_id = ? AND expires_at > ?`,
+			q.cfg.Name, dedup, now).Scan(&first)
 		switch {
 		case err == nil:
 			id = first
@@ -152,7 +166,8 @@ func (q *Queue) Send(ctx context.Context, m domain.OutgoingMessage) (string, err
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, q.cfg.Name, id, m.GroupID, m.DedupID, body, attrs, now); err != nil {
 			return err
 		}
-		_, err = q.db.execTx(ctx, tx, `INSERT INTO queue_dedup (queue, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)`,
+		_, err = q.db.execTx(ctx, tx, `INSERT INTO queue_dedup (queue, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (queue, dedup_id) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at`,
 			q.cfg.Name, dedup, id, now+q.cfg.DedupWindow.Nanoseconds())
 		return err
 	})
@@ -378,13 +393,34 @@ func (q *Queue) DeleteBatch(ctx context.Context, receipts []string) []error {
 	if len(receipts) == 0 {
 		return errs
 	}
+	// One statement for the batch; RETURNING tells which receipts matched.
+	query := `DELETE FROM queue_messages WHERE queue = ? AND receipt != '' AND receipt IN (?` +
+		strings.Repeat(", ?", len(receipts)-1) + `) RETURNING receipt`
+	args := make([]any, 0, len(receipts)+1)
+	args = append(args, q.cfg.Name)
+	for _, r := range receipts {
+		args = append(args, r)
+	}
 	err := q.db.writeWakes(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		rows, err := q.db.queryTx(ctx, tx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		deleted := make(map[string]bool, len(receipts))
+		for rows.Next() {
+			var r string
+			if err := rows.Scan(&r); err != nil {
+				return err
+			}
+			deleted[r] = true
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
 		for i, r := range receipts {
-			errs[i] = q.deleteOne(ctx, tx, r)
-			if errs[i] != nil && !errors.Is(errs[i], errNoRow) {
-				// Not a stale receipt: the statement itself failed, so
-				// this write fails (and is undone) as a whole.
-				return errs[i]
+			if errs[i] = nil; !deleted[r] {
+				errs[i] = errNoRow
 			}
 		}
 		return nil
