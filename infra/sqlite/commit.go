@@ -194,24 +194,42 @@ func (db *DB) commitGroup(group []*writeOp) {
 	}
 }
 
-// receivable returns a channel that is closed when a write that may have
-// made messages receivable commits. A receiver takes it before it looks, so
-// a commit between its look and its wait still wakes it.
-func (db *DB) receivable() <-chan struct{} {
+// receivable returns the channel that wakes one receiver of queue in this
+// process when a write that may have made messages receivable commits. It
+// holds at most one token: a commit wakes one waiting receiver, not all of
+// them (the others would only scan for the same messages inside the
+// committer and find them taken), and a receiver that got a full batch
+// passes the token on (Receive), since more may be waiting. A token left
+// from a commit between a receiver's look and its wait wakes it at once, so
+// no commit is missed; a stale one costs one look.
+func (db *DB) receivable(queue string) chan struct{} {
 	db.wakeMu.Lock()
 	defer db.wakeMu.Unlock()
-	if db.wake == nil {
-		db.wake = make(chan struct{})
+	ch, ok := db.wake[queue]
+	if !ok {
+		if db.wake == nil {
+			db.wake = make(map[string]chan struct{})
+		}
+		ch = make(chan struct{}, 1)
+		db.wake[queue] = ch
 	}
-	return db.wake
+	return ch
 }
 
+// wakeReceivers gives every queue's receivers a token.
 func (db *DB) wakeReceivers() {
 	db.wakeMu.Lock()
 	defer db.wakeMu.Unlock()
-	if db.wake != nil {
-		close(db.wake)
-		db.wake = nil
+	for _, ch := range db.wake {
+		wakeOne(ch)
+	}
+}
+
+// wakeOne puts a token in ch unless one is there already.
+func wakeOne(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 

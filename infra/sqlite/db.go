@@ -87,10 +87,10 @@ type DB struct {
 	stop      chan struct{} // closed by Close: the committer takes no more
 	stopped   chan struct{} // closed when the committer has returned
 	closeOnce sync.Once
-	// wake is closed when a commit may have made messages receivable
-	// (commit.go: receivable).
+	// wake holds, per queue name, the token that wakes one of its waiting
+	// receivers after a commit (commit.go: receivable).
 	wakeMu sync.Mutex
-	wake   chan struct{}
+	wake   map[string]chan struct{}
 	// committed is set by every group commit; the checkpointer
 	// (checkpoint.go) checkpoints only after commits.
 	committed      atomic.Bool

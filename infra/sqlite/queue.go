@@ -183,12 +183,16 @@ func (q *Queue) Send(ctx context.Context, m domain.OutgoingMessage) (string, err
 func (q *Queue) Receive(ctx context.Context, n int, wait time.Duration) ([]domain.Message, error) {
 	n = min(max(n, 1), MaxBatch)
 	deadline := time.Now().Add(wait)
+	// A commit of this process that may have made messages receivable
+	// wakes one waiting receiver (DB.receivable); writes of other processes
+	// (the CLI) are seen by polling.
+	wake := q.db.receivable(q.cfg.Name)
 	for {
-		// Taken before looking: a send committed after the look wakes
-		// this receiver at once. Writes of other processes (the CLI) are
-		// only seen by polling.
-		wake := q.db.receivable()
 		msgs, err := q.receiveOnce(ctx, n)
+		if len(msgs) == n {
+			// A full batch: more may be waiting for another receiver.
+			wakeOne(wake)
+		}
 		if err != nil || len(msgs) > 0 {
 			return msgs, err
 		}
