@@ -76,6 +76,17 @@ type Inspector interface {
 	Peek(ctx context.Context, max int) ([]Message, error)
 }
 
+// BatchDeleter is implemented by queues that acknowledge many received
+// messages at once (the SQLite queue: one transaction, so one fsync, for a
+// whole processed batch). The dispatcher uses it when the queue has it, and
+// Delete for each message otherwise.
+type BatchDeleter interface {
+	// DeleteBatch acknowledges the messages with receipts and returns one
+	// error per receipt (nil: deleted), like SQS's DeleteMessageBatch: a
+	// stale receipt fails alone.
+	DeleteBatch(ctx context.Context, receipts []string) []error
+}
+
 // FailureRecorder is implemented by queues that can keep why a received
 // message failed (the SQLite queue); the reason becomes the lastError
 // attribute if the message is later moved to the dead-letter queue. SQS

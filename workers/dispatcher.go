@@ -375,19 +375,37 @@ func (d *Dispatcher) Run(ctx context.Context, q domain.Queue) error {
 func (d *Dispatcher) settle(ctx context.Context, q domain.Queue, msgs []domain.Message, results []result) {
 	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
 	defer cancel()
+	batch, _ := q.(domain.BatchDeleter)
+	var done []int // messages to delete in one batch
 	for i, msg := range msgs {
 		r := results[i]
 		switch {
+		case r.err == nil && batch != nil:
+			done = append(done, i)
 		case r.err == nil:
-			if err := q.Delete(ctx, msg.Receipt); err != nil {
-				// Redelivery is harmless: the applied-event check makes it a no-op.
-				d.cfg.Logger.Warn("delete failed; the message will be redelivered", append(msgFields(msg, ""), zap.Error(err))...)
-			}
+			d.deleteFailed(msg, q.Delete(ctx, msg.Receipt))
 		case !r.attempted:
 			d.changeVisibility(ctx, q, msg, 0)
 		case r.kind == domain.KindNotYet:
 			d.changeVisibility(ctx, q, msg, notYetDelay(msg.ReceiveCount, d.cfg.NotYetDelay, d.cfg.MaxNotYetDelay))
 		}
+	}
+	if len(done) > 0 {
+		receipts := make([]string, len(done))
+		for j, i := range done {
+			receipts[j] = msgs[i].Receipt
+		}
+		for j, err := range batch.DeleteBatch(ctx, receipts) {
+			d.deleteFailed(msgs[done[j]], err)
+		}
+	}
+}
+
+// deleteFailed logs a failed delete; redelivery is harmless: the
+// applied-event check makes it a no-op.
+func (d *Dispatcher) deleteFailed(msg domain.Message, err error) {
+	if err != nil {
+		d.cfg.Logger.Warn("delete failed; the message will be redelivered", append(msgFields(msg, ""), zap.Error(err))...)
 	}
 }
 

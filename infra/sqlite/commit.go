@@ -11,6 +11,11 @@ import (
 // not hold the write lock (and other processes) for long.
 const maxGroup = 128
 
+// commitBacklog is how many writes can wait for the committer without
+// their callers blocking on the hand-over: a caller hands its write over at
+// once and only waits for the commit itself.
+const commitBacklog = 1024
+
 // errClosed answers a write handed over after Close.
 var errClosed = errors.New("the database is closed")
 
@@ -19,6 +24,10 @@ type writeOp struct {
 	ctx  context.Context
 	fn   func(ctx context.Context, tx *sql.Tx) error
 	done chan error // buffered: the committer never waits for the caller
+	// wakes: once committed, the write may have made messages receivable
+	// (a send, a delete unblocking a group, a visibility change), so
+	// receivers waiting in this process look again at once.
+	wakes bool
 }
 
 // write runs fn in a transaction it may share with other callers' writes
@@ -32,16 +41,18 @@ type writeOp struct {
 // on. fn must use the ctx it is given, not its caller's: a cancelled
 // statement interrupts SQLite, which would roll back the whole group.
 func (db *DB) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	if err := db.canWrite(false); err != nil {
+	return db.writeWith(ctx, fn, false)
+}
+
+// writeWakes is write for a write that can make messages receivable.
+func (db *DB) writeWakes(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return db.writeWith(ctx, fn, true)
+}
+
+func (db *DB) writeWith(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error, wakes bool) error {
+	op, err := db.handOver(ctx, fn, wakes)
+	if err != nil {
 		return err
-	}
-	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
-	select {
-	case db.commits <- op:
-	case <-db.stop:
-		return errClosed
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 	select {
 	case err := <-op.done:
@@ -50,6 +61,45 @@ func (db *DB) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx
 		// Handed over, so it may still commit: the caller is only told it
 		// was not acknowledged, which at-least-once delivery allows.
 		return ctx.Err()
+	}
+}
+
+// writeWait is write for a caller that must learn the outcome of a write it
+// handed over even when its ctx ends meanwhile: a receive that marked
+// messages in flight has to return them, or they would stay hidden for the
+// visibility timeout. The wait is bounded by one commit.
+func (db *DB) writeWait(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	op, err := db.handOver(ctx, fn, false)
+	if err != nil {
+		return err
+	}
+	return <-op.done
+}
+
+// handOver queues fn for the committer. Writes are committed in the order
+// they were handed over: a write handed over after another one returned
+// sees its changes.
+func (db *DB) handOver(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error, wakes bool) (*writeOp, error) {
+	if err := db.canWrite(false); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1), wakes: wakes}
+	// The read lock keeps Close from draining the committer while a write
+	// is being handed over: every write either gets in before the drain or
+	// sees closing and fails.
+	db.closing.RLock()
+	defer db.closing.RUnlock()
+	if db.closed {
+		return nil, errClosed
+	}
+	select {
+	case db.commits <- op:
+		return op, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
 
@@ -65,7 +115,22 @@ func (db *DB) commitLoop() {
 		case op := <-db.commits:
 			group = append(group, op)
 		case <-db.stop:
-			return
+			// Close lets no more writes in; finish those already handed over.
+			for {
+				select {
+				case op := <-db.commits:
+					group = append(group, op)
+					if len(group) < maxGroup {
+						continue
+					}
+				default:
+				}
+				if len(group) == 0 {
+					return
+				}
+				db.commitGroup(group)
+				group = nil
+			}
 		}
 	more:
 		for len(group) < maxGroup {
@@ -113,13 +178,58 @@ func (db *DB) commitGroup(group []*writeOp) {
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("commit: %w", err)
 		}
+		db.committed.Store(true)
 		return nil
 	}()
+	wake := false
 	for i, op := range group {
 		if errs[i] == nil {
 			errs[i] = groupErr
 		}
+		wake = wake || (op.wakes && errs[i] == nil)
 		op.done <- errs[i]
+	}
+	if wake {
+		db.wakeReceivers()
+	}
+}
+
+// receivable returns the channel that wakes one receiver of queue in this
+// process when a write that may have made messages receivable commits. It
+// holds at most one token: a commit wakes one waiting receiver, not all of
+// them (the others would only scan for the same messages inside the
+// committer and find them taken), and a receiver that got a full batch
+// passes the token on (Receive), since more may be waiting. A token left
+// from a commit between a receiver's look and its wait wakes it at once, so
+// no commit is missed; a stale one costs one look.
+func (db *DB) receivable(queue string) chan struct{} {
+	db.wakeMu.Lock()
+	defer db.wakeMu.Unlock()
+	ch, ok := db.wake[queue]
+	if !ok {
+		if db.wake == nil {
+			db.wake = make(map[string]chan struct{})
+		}
+		ch = make(chan struct{}, 1)
+		db.wake[queue] = ch
+	}
+	return ch
+}
+
+// wakeReceivers gives every queue's receivers a token.
+func (db *DB) wakeReceivers() {
+	db.wakeMu.Lock()
+	defer db.wakeMu.Unlock()
+	for _, ch := range db.wake {
+		wakeOne(ch)
+	}
+}
+
+// wakeOne puts a token in ch unless one is there already.
+func wakeOne(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 
@@ -132,16 +242,16 @@ var errGroupBroken = errors.New("the shared transaction failed")
 // rolling back to the savepoint and returned; a failure to do even that
 // breaks the group.
 func (db *DB) apply(ctx context.Context, tx *sql.Tx, op *writeOp) error {
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT one_write`); err != nil {
+	if _, err := db.execTx(ctx, tx, `SAVEPOINT one_write`); err != nil {
 		return fmt.Errorf("%w: savepoint: %v", errGroupBroken, err)
 	}
 	err := op.fn(ctx, tx)
 	if err != nil {
-		if _, rbErr := tx.ExecContext(ctx, `ROLLBACK TO one_write`); rbErr != nil {
+		if _, rbErr := db.execTx(ctx, tx, `ROLLBACK TO one_write`); rbErr != nil {
 			return fmt.Errorf("%w: %w (undoing it: %v)", errGroupBroken, err, rbErr)
 		}
 	}
-	if _, relErr := tx.ExecContext(ctx, `RELEASE one_write`); relErr != nil {
+	if _, relErr := db.execTx(ctx, tx, `RELEASE one_write`); relErr != nil {
 		return fmt.Errorf("%w: release savepoint: %v", errGroupBroken, relErr)
 	}
 	return err

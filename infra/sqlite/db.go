@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/orderflow/orderflow/domain"
 
@@ -81,9 +82,22 @@ type DB struct {
 	file     fileWatch
 	// commits feeds the group committer (commit.go); nil when read-only.
 	commits   chan *writeOp
+	closing   sync.RWMutex  // write-locked by Close to set closed
+	closed    bool          // no more writes are handed over
 	stop      chan struct{} // closed by Close: the committer takes no more
 	stopped   chan struct{} // closed when the committer has returned
 	closeOnce sync.Once
+	// wake holds, per queue name, the token that wakes one of its waiting
+	// receivers after a commit (commit.go: receivable).
+	wakeMu sync.Mutex
+	wake   map[string]chan struct{}
+	// committed is set by every group commit; the checkpointer
+	// (checkpoint.go) checkpoints only after commits.
+	committed      atomic.Bool
+	checkpointDone chan struct{} // closed when the checkpointer has returned
+	// stmts are the prepared statements by query text (stmt.go).
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
 }
 
 // Option changes how Open opens the database.
@@ -134,12 +148,18 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	// _txlock=immediate makes every BeginTx a BEGIN IMMEDIATE: the write lock
 	// is taken up front, so a transaction never fails half-way trying to
 	// upgrade a read lock another process invalidated.
-	dsn := path + fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate", busyTimeoutMS)
+	//
+	// wal_autocheckpoint(0): the checkpointer goroutine checkpoints instead
+	// of whichever commit crosses the limit (checkpoint.go).
+	dsn := path + fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate", busyTimeoutMS)
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	sqldb.SetMaxOpenConns(maxOpenConns)
+	// Idle connections are kept: each holds its prepared statements
+	// (stmt.go) and its page cache.
+	sqldb.SetMaxIdleConns(maxOpenConns)
 	db := &DB{sql: sqldb, path: path, stop: make(chan struct{}), stopped: make(chan struct{})}
 	if err := db.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, schema); err != nil {
@@ -162,7 +182,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		sqldb.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	db.commits = make(chan *writeOp)
+	db.commits = make(chan *writeOp, commitBacklog)
+	db.checkpointDone = make(chan struct{})
+	go db.checkpointLoop()
 	if o.noCommitter {
 		close(db.stopped)
 	} else {
@@ -306,10 +328,17 @@ func migrate(ctx context.Context, tx *sql.Tx) error {
 // Writes already handed to the group committer are finished first.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
+		db.closing.Lock()
+		db.closed = true
+		db.closing.Unlock()
 		close(db.stop)
 		if db.commits != nil {
 			<-db.stopped
 		}
+		if db.checkpointDone != nil {
+			<-db.checkpointDone
+		}
+		db.closeStmts()
 	})
 	if err := db.sql.Close(); err != nil {
 		return fmt.Errorf("sqlite: close %s: %w", db.path, err)

@@ -7,11 +7,15 @@
 // and every read-modify-write is one BEGIN IMMEDIATE transaction, so the write
 // lock is taken before anything is read and no decision rests on a stale read.
 //
-// Every commit is durable before it is acknowledged (synchronous=FULL). Sends
-// and conditional Saves go through a group committer (commit.go): writes that
-// arrive while a commit is in progress share the next transaction and its
-// fsync, each in its own savepoint, so one write's failed check never undoes
-// or repeats another's. The DB also remembers which file it opened (file.go)
+// Every commit is durable before it is acknowledged (synchronous=FULL). Every
+// write of the process (sends, receives' in-flight marks, conditional Saves,
+// deletes, visibility changes, failure reasons; not Create) goes through one
+// group committer (commit.go): writes that arrive while a commit is in
+// progress share the next transaction and its fsync, each in its own
+// savepoint, so one write's failed check never undoes or repeats another's,
+// and no write of the process waits on SQLite's busy handler for another.
+// Hot statements are prepared once per connection (stmt.go) and the WAL is
+// checkpointed in the background (checkpoint.go). The DB also remembers which file it opened (file.go)
 // and refuses writes once that file is deleted or replaced, since SQLite would
 // otherwise go on writing to the orphaned file and lose it all on restart.
 package sqlite

@@ -12,8 +12,8 @@ import (
 )
 
 // fileCheckEvery bounds how stale a passed file check may be for writes
-// outside the group committer (receives, deletes, the CLI's writes). The
-// committer, which acknowledges sends and saves, checks before every commit.
+// outside the group committer (Create, the schema). The committer, which
+// commits every other write, checks before every commit.
 const fileCheckEvery = 100 * time.Millisecond
 
 // ErrFileLost means the database file this process opened is no longer the

@@ -7,8 +7,10 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/orderflow/orderflow/domain"
@@ -36,8 +38,9 @@ const (
 const attrDataType = "String"
 
 var (
-	_ domain.Queue     = (*Queue)(nil)
-	_ domain.Inspector = (*Queue)(nil)
+	_ domain.Queue        = (*Queue)(nil)
+	_ domain.Inspector    = (*Queue)(nil)
+	_ domain.BatchDeleter = (*Queue)(nil)
 )
 
 // QueueConfig configures one FIFO queue in the database.
@@ -93,7 +96,14 @@ func (c *QueueConfig) validate() error {
 type Queue struct {
 	db  *DB
 	cfg QueueConfig
+	// prunedAt is when Send last deleted expired dedup entries (Unix ns,
+	// the queue's clock); only the group committer touches it.
+	prunedAt atomic.Int64
 }
+
+// pruneEvery is how often Send deletes expired dedup entries; an expired
+// entry still there is ignored, so pruning only bounds the table.
+const pruneEvery = time.Second
 
 // NewQueue returns the queue cfg.Name on db; queues are created on first use.
 func NewQueue(db *DB, cfg QueueConfig) (*Queue, error) {
@@ -131,14 +141,20 @@ func (q *Queue) Send(ctx context.Context, m domain.OutgoingMessage) (string, err
 		body = []byte{}
 	}
 	id := newID()
-	err = q.db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = q.db.writeWakes(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		now := q.cfg.Clock.Now().UnixNano()
-		// Expired dedup rows are pruned lazily, here, under the write lock.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM queue_dedup WHERE queue = ? AND expires_at <= ?`, q.cfg.Name, now); err != nil {
-			return err
+		// Expired dedup rows are pruned lazily, here, under the write lock,
+		// at most every pruneEvery: until then the expiry check below and
+		// the upsert treat them as absent.
+		if last := q.prunedAt.Load(); now-last >= int64(pruneEvery) || now < last {
+			if _, err := q.db.execTx(ctx, tx, `DELETE FROM queue_dedup WHERE queue = ? AND expires_at <= ?`, q.cfg.Name, now); err != nil {
+				return err
+			}
+			q.prunedAt.Store(now)
 		}
 		var first string
-		err := tx.QueryRowContext(ctx, `SELECT message_id FROM queue_dedup WHERE queue = ? AND dedup_id = ?`, q.cfg.Name, dedup).Scan(&first)
+		err := q.db.queryRowTx(ctx, tx, `SELECT message_id FROM queue_dedup WHERE queue = ? AND dedup_id = ? AND expires_at > ?`,
+			q.cfg.Name, dedup, now).Scan(&first)
 		switch {
 		case err == nil:
 			id = first
@@ -146,11 +162,12 @@ func (q *Queue) Send(ctx context.Context, m domain.OutgoingMessage) (string, err
 		case err != sql.ErrNoRows:
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO queue_messages (queue, id, group_id, dedup_id, body, attributes, sent_at)
+		if _, err := q.db.execTx(ctx, tx, `INSERT INTO queue_messages (queue, id, group_id, dedup_id, body, attributes, sent_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, q.cfg.Name, id, m.GroupID, m.DedupID, body, attrs, now); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO queue_dedup (queue, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)`,
+		_, err = q.db.execTx(ctx, tx, `INSERT INTO queue_dedup (queue, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (queue, dedup_id) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at`,
 			q.cfg.Name, dedup, id, now+q.cfg.DedupWindow.Nanoseconds())
 		return err
 	})
@@ -166,8 +183,16 @@ func (q *Queue) Send(ctx context.Context, m domain.OutgoingMessage) (string, err
 func (q *Queue) Receive(ctx context.Context, n int, wait time.Duration) ([]domain.Message, error) {
 	n = min(max(n, 1), MaxBatch)
 	deadline := time.Now().Add(wait)
+	// A commit of this process that may have made messages receivable
+	// wakes one waiting receiver (DB.receivable); writes of other processes
+	// (the CLI) are seen by polling.
+	wake := q.db.receivable(q.cfg.Name)
 	for {
 		msgs, err := q.receiveOnce(ctx, n)
+		if len(msgs) == n {
+			// A full batch: more may be waiting for another receiver.
+			wakeOne(wake)
+		}
 		if err != nil || len(msgs) > 0 {
 			return msgs, err
 		}
@@ -180,6 +205,8 @@ func (q *Queue) Receive(ctx context.Context, n int, wait time.Duration) ([]domai
 		case <-ctx.Done():
 			t.Stop()
 			return nil, fmt.Errorf("sqlite: receive from %s: %w", q.cfg.Name, ctx.Err())
+		case <-wake:
+			t.Stop()
 		case <-t.C:
 		}
 	}
@@ -194,7 +221,7 @@ func (q *Queue) receiveOnce(ctx context.Context, n int) ([]domain.Message, error
 	// A cheap read first, so idle pollers do not take the write lock every
 	// few milliseconds and hold up the CLI and the store.
 	var ready int
-	err := q.db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM queue_messages
+	err := q.db.queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM queue_messages
 		WHERE queue = ? AND visible_at <= ? LIMIT 1)`, q.cfg.Name, q.cfg.Clock.Now().UnixNano()).Scan(&ready)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: receive from %s: %w", q.cfg.Name, err)
@@ -203,7 +230,12 @@ func (q *Queue) receiveOnce(ctx context.Context, n int) ([]domain.Message, error
 		return nil, nil
 	}
 	var picked []domain.Message
-	err = q.db.tx(ctx, func(tx *sql.Tx) error {
+	// Through the group committer like every write of this process, so
+	// receivers never wait on SQLite's busy handler for the committer (or
+	// for each other), and their marks share its fsyncs. writeWait: once
+	// the marks may commit, the picked messages must be returned, or they
+	// would stay hidden for the visibility timeout.
+	err = q.db.writeWait(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// The time is read under the write lock: waiting for the lock must
 		// not make the visibility decisions stale.
 		now := q.cfg.Clock.Now()
@@ -239,7 +271,7 @@ func (q *Queue) receiveOnce(ctx context.Context, n int) ([]domain.Message, error
 			m := &picked[i]
 			m.Receipt = newID()
 			m.ReceiveCount++
-			if _, err := tx.ExecContext(ctx, `UPDATE queue_messages SET receive_count = ?, receipt = ?, visible_at = ? WHERE seq = ?`,
+			if _, err := q.db.execTx(ctx, tx, `UPDATE queue_messages SET receive_count = ?, receipt = ?, visible_at = ? WHERE seq = ?`,
 				m.ReceiveCount, m.Receipt, visibleAt, pickedSeq[i]); err != nil {
 				return err
 			}
@@ -256,7 +288,7 @@ func (q *Queue) receiveOnce(ctx context.Context, n int) ([]domain.Message, error
 // nothing in flight. Picks are marked only after the scan, so a group's later
 // messages stay candidates in the same receive, in order.
 func (q *Queue) candidates(ctx context.Context, tx *sql.Tx, nowNS, after int64) ([]candidate, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT seq, id, group_id, dedup_id, body, attributes, sent_at, receive_count
+	rows, err := q.db.queryTx(ctx, tx, `SELECT seq, id, group_id, dedup_id, body, attributes, sent_at, receive_count
 		FROM queue_messages m
 		WHERE queue = ? AND seq > ? AND visible_at <= ?
 		AND NOT EXISTS (SELECT 1 FROM queue_messages f
@@ -284,14 +316,14 @@ func (q *Queue) candidates(ctx context.Context, tx *sql.Tx, nowNS, after int64) 
 // last failure a worker recorded (RecordFailure) becomes the lastError
 // attribute, so `orderflow dlq list` can say why the message is there.
 func (q *Queue) moveToDLQ(ctx context.Context, tx *sql.Tx, seq int64) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO queue_messages (queue, id, group_id, dedup_id, body, attributes, sent_at, receive_count)
+	if _, err := q.db.execTx(ctx, tx, `INSERT INTO queue_messages (queue, id, group_id, dedup_id, body, attributes, sent_at, receive_count)
 		SELECT ?, id, group_id, dedup_id, body,
 			CASE WHEN last_error = '' THEN attributes ELSE json_set(attributes, '$.`+domain.AttrLastError+`', last_error) END,
 			sent_at, receive_count FROM queue_messages WHERE seq = ?`,
 		q.cfg.DeadLetterQueue, seq); err != nil {
 		return fmt.Errorf("move to %s: %w", q.cfg.DeadLetterQueue, err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM queue_messages WHERE seq = ?`, seq); err != nil {
+	if _, err := q.db.execTx(ctx, tx, `DELETE FROM queue_messages WHERE seq = ?`, seq); err != nil {
 		return fmt.Errorf("move to %s: %w", q.cfg.DeadLetterQueue, err)
 	}
 	return nil
@@ -301,15 +333,33 @@ func (q *Queue) moveToDLQ(ctx context.Context, tx *sql.Tx, seq int64) error {
 // message ends in the dead-letter queue it carries the reason as lastError.
 // A stale receipt fails with ErrNotFound and changes nothing.
 func (q *Queue) RecordFailure(ctx context.Context, receipt, reason string) error {
-	res, err := q.db.exec(ctx, `UPDATE queue_messages SET last_error = ? WHERE receipt = ? AND receipt != '' AND queue = ?`,
-		reason, receipt, q.cfg.Name)
+	err := q.db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return oneRow(q.db.execTx(ctx, tx, `UPDATE queue_messages SET last_error = ? WHERE receipt = ? AND receipt != '' AND queue = ?`,
+			reason, receipt, q.cfg.Name))
+	})
+	if errors.Is(err, errNoRow) {
+		return fmt.Errorf("sqlite: record failure in %s: receipt %s: %w", q.cfg.Name, short(receipt), domain.ErrNotFound)
+	}
 	if err != nil {
 		return fmt.Errorf("sqlite: record failure in %s: %w", q.cfg.Name, err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("sqlite: record failure in %s: %w", q.cfg.Name, err)
-	} else if n == 0 {
-		return fmt.Errorf("sqlite: record failure in %s: receipt %s: %w", q.cfg.Name, short(receipt), domain.ErrNotFound)
+	return nil
+}
+
+// errNoRow is what oneRow answers for a statement that matched no row.
+var errNoRow = errors.New("no row matched")
+
+// oneRow turns an Exec that matched no row into errNoRow.
+func oneRow(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return errNoRow
 	}
 	return nil
 }
@@ -317,16 +367,75 @@ func (q *Queue) RecordFailure(ctx context.Context, receipt, reason string) error
 // Delete acknowledges a received message. A receipt from an earlier receive
 // of a message received again since fails with ErrNotFound.
 func (q *Queue) Delete(ctx context.Context, receipt string) error {
-	res, err := q.db.exec(ctx, `DELETE FROM queue_messages WHERE receipt = ? AND receipt != '' AND queue = ?`, receipt, q.cfg.Name)
-	if err != nil {
-		return fmt.Errorf("sqlite: delete from %s: %w", q.cfg.Name, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("sqlite: delete from %s: %w", q.cfg.Name, err)
-	} else if n == 0 {
+	err := q.db.writeWakes(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return q.deleteOne(ctx, tx, receipt)
+	})
+	return q.deleteErr(receipt, err)
+}
+
+func (q *Queue) deleteOne(ctx context.Context, tx *sql.Tx, receipt string) error {
+	return oneRow(q.db.execTx(ctx, tx, `DELETE FROM queue_messages WHERE receipt = ? AND receipt != '' AND queue = ?`, receipt, q.cfg.Name))
+}
+
+func (q *Queue) deleteErr(receipt string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errNoRow):
 		return fmt.Errorf("sqlite: delete from %s: receipt %s: %w", q.cfg.Name, short(receipt), domain.ErrNotFound)
+	default:
+		return fmt.Errorf("sqlite: delete from %s: %w", q.cfg.Name, err)
 	}
-	return nil
+}
+
+// DeleteBatch acknowledges several received messages in one write, so one
+// commit (one fsync) for a whole processed batch instead of one per message.
+// errs[i] is receipts[i]'s outcome, as Delete would answer it: a stale
+// receipt fails alone and the others are still deleted.
+func (q *Queue) DeleteBatch(ctx context.Context, receipts []string) []error {
+	errs := make([]error, len(receipts))
+	if len(receipts) == 0 {
+		return errs
+	}
+	// One statement for the batch; RETURNING tells which receipts matched.
+	query := `DELETE FROM queue_messages WHERE queue = ? AND receipt != '' AND receipt IN (?` +
+		strings.Repeat(", ?", len(receipts)-1) + `) RETURNING receipt`
+	args := make([]any, 0, len(receipts)+1)
+	args = append(args, q.cfg.Name)
+	for _, r := range receipts {
+		args = append(args, r)
+	}
+	err := q.db.writeWakes(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		rows, err := q.db.queryTx(ctx, tx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		deleted := make(map[string]bool, len(receipts))
+		for rows.Next() {
+			var r string
+			if err := rows.Scan(&r); err != nil {
+				return err
+			}
+			deleted[r] = true
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i, r := range receipts {
+			if errs[i] = nil; !deleted[r] {
+				errs[i] = errNoRow
+			}
+		}
+		return nil
+	})
+	for i, r := range receipts {
+		if err != nil {
+			errs[i] = err
+		}
+		errs[i] = q.deleteErr(r, errs[i])
+	}
+	return errs
 }
 
 // ChangeVisibility makes an in-flight message visible again after timeout (0:
@@ -336,17 +445,17 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, timeout ti
 	if timeout < 0 {
 		return fmt.Errorf("sqlite: change visibility in %s: %w: negative timeout", q.cfg.Name, domain.ErrInvalid)
 	}
-	now := q.cfg.Clock.Now()
-	res, err := q.db.exec(ctx, `UPDATE queue_messages SET visible_at = ?
-		WHERE receipt = ? AND receipt != '' AND queue = ? AND visible_at > ?`,
-		now.Add(timeout).UnixNano(), receipt, q.cfg.Name, now.UnixNano())
+	err := q.db.writeWakes(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		now := q.cfg.Clock.Now()
+		return oneRow(q.db.execTx(ctx, tx, `UPDATE queue_messages SET visible_at = ?
+			WHERE receipt = ? AND receipt != '' AND queue = ? AND visible_at > ?`,
+			now.Add(timeout).UnixNano(), receipt, q.cfg.Name, now.UnixNano()))
+	})
+	if errors.Is(err, errNoRow) {
+		return fmt.Errorf("sqlite: change visibility in %s: receipt %s is stale or not in flight: %w", q.cfg.Name, short(receipt), domain.ErrNotFound)
+	}
 	if err != nil {
 		return fmt.Errorf("sqlite: change visibility in %s: %w", q.cfg.Name, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("sqlite: change visibility in %s: %w", q.cfg.Name, err)
-	} else if n == 0 {
-		return fmt.Errorf("sqlite: change visibility in %s: receipt %s is stale or not in flight: %w", q.cfg.Name, short(receipt), domain.ErrNotFound)
 	}
 	return nil
 }

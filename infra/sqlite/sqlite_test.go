@@ -419,3 +419,58 @@ func TestOpenRejectsInMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteBatch: one call deletes every message of a batch it has a live
+// receipt for; a stale receipt fails alone with ErrNotFound, as Delete's
+// would, and the next message of a deleted one's group is receivable.
+func TestDeleteBatch(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	for _, m := range []domain.OutgoingMessage{out("g1", "d1"), out("g2", "d2"), out("g3", "d3")} {
+		mustSend(t, b.events, m)
+	}
+	stale := mustReceive(t, b.events, 3)[2].Receipt
+	b.clock.Advance(visibility + time.Second)
+	again := mustReceive(t, b.events, 3) // the first receipts are stale now
+	mustSend(t, b.events, out("g1", "d1b"))
+	errs := b.events.DeleteBatch(ctx, []string{again[0].Receipt, stale, again[1].Receipt})
+	if errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], domain.ErrNotFound) {
+		t.Fatalf("DeleteBatch errors = %v, want nil, ErrNotFound, nil", errs)
+	}
+	next := mustReceive(t, b.events, 1)
+	if next[0].DedupID != "d1b" {
+		t.Fatalf("after the batch delete got %s, want d1b", next[0].DedupID)
+	}
+	if err := b.events.Delete(ctx, again[2].Receipt); err != nil {
+		t.Fatalf("Delete of the message the batch left: %v", err)
+	}
+	if errs := b.events.DeleteBatch(ctx, nil); len(errs) != 0 {
+		t.Fatalf("DeleteBatch(nil) = %v", errs)
+	}
+}
+
+// TestExpiredDedupEntryBeforeItIsPruned: Send prunes expired dedup entries
+// at most every second; an expired entry still in the table must not drop a
+// new message with its dedup id.
+func TestExpiredDedupEntryBeforeItIsPruned(t *testing.T) {
+	db := openTemp(t)
+	clock := newTestClock()
+	q, err := sqlite.NewQueue(db, sqlite.QueueConfig{Name: "short", DedupWindow: 300 * time.Millisecond, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := mustSend(t, q, out("g", "d"))
+	clock.Advance(100 * time.Millisecond)
+	if id := mustSend(t, q, out("g", "d")); id != first {
+		t.Fatalf("a duplicate inside the window got id %s, want %s", id, first)
+	}
+	clock.Advance(300 * time.Millisecond) // expired, not pruned yet
+	if id := mustSend(t, q, out("g", "d")); id == first {
+		t.Fatal("a send after the window was dropped as a duplicate")
+	}
+	clock.Advance(100 * time.Millisecond)
+	if id := mustSend(t, q, out("g", "d")); id == first {
+		t.Fatal("the renewed dedup entry points at the expired message")
+	}
+	mustReceive(t, q, 2)
+}
