@@ -151,7 +151,16 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	//
 	// wal_autocheckpoint(0): the checkpointer goroutine checkpoints instead
 	// of whichever commit crosses the limit (checkpoint.go).
-	dsn := path + fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate", busyTimeoutMS)
+	//
+	// mode=rw: prepareFiles made the file (0600); a connection the pool
+	// opens later must never create one, or a database deleted under a
+	// running serve would come back empty, with SQLite's default mode, at
+	// the path operators read.
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	dsn := (&url.URL{Scheme: "file", Path: abs}).String() + fmt.Sprintf("?mode=rw&_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate", busyTimeoutMS)
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
