@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -203,7 +204,7 @@ func (d *Dispatcher) route(ctx context.Context, msg domain.Message) error {
 // processed, so they are never applied out of order; other groups go on, in
 // parallel up to Config.Concurrency.
 func (d *Dispatcher) ProcessBatch(ctx context.Context, msgs []domain.Message) (failed []string) {
-	for i, r := range d.processBatch(ctx, d.handler, msgs) {
+	for i, r := range d.processBatch(ctx, d.handler, msgs, false) {
 		if r.err != nil {
 			failed = append(failed, msgs[i].ID)
 		}
@@ -219,6 +220,10 @@ type result struct {
 	// attempted is false for messages never handed to a handler: behind a
 	// failed one of their group, or left when the batch ran out of time.
 	attempted bool
+	// deferred: not applicable yet, with later messages of its group behind
+	// it in the batch, which went on; settle moves it to the back of its
+	// group instead of letting it hold them up.
+	deferred bool
 }
 
 // errGroupBlocked is the reason of a message skipped behind a failed one.
@@ -229,7 +234,17 @@ var errGroupBlocked = errors.New("not processed: an earlier message of its group
 // starts after it, and the Retry middleware starts no retry after
 // RetryBudget, so a batch always settles well inside the visibility timeout
 // however many of its messages fail.
-func (d *Dispatcher) processBatch(ctx context.Context, h Handler, msgs []domain.Message) []result {
+//
+// With deferNotYet (Run, which can send to the queue) a not-yet message
+// that has later messages of its group in the batch does not block them: it
+// is marked deferred and settle moves it to the back of its group. That is
+// safe because a payment's final state does not depend on the order its
+// events are applied in (SPEC §3 "Newest wins"), and it is what lets a
+// payment_intent.succeeded that names its order apply when a refund or
+// dispute of the same payment, found only through the payment intent the
+// success records, arrived first. The Lambda path cannot send, so there the
+// group waits as before.
+func (d *Dispatcher) processBatch(ctx context.Context, h Handler, msgs []domain.Message, deferNotYet bool) []result {
 	start := time.Now()
 	ctx, cancel := context.WithDeadline(ctx, start.Add(d.cfg.BatchTime))
 	defer cancel()
@@ -238,7 +253,7 @@ func (d *Dispatcher) processBatch(ctx context.Context, h Handler, msgs []domain.
 	results := make([]result, len(msgs))
 	groups := groupsOf(msgs)
 	if len(groups) == 1 {
-		d.processGroup(ctx, h, msgs, groups[0], results)
+		d.processGroup(ctx, h, msgs, groups[0], results, deferNotYet)
 		return results
 	}
 	sem := make(chan struct{}, d.cfg.Concurrency)
@@ -248,7 +263,7 @@ func (d *Dispatcher) processBatch(ctx context.Context, h Handler, msgs []domain.
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			d.processGroup(ctx, h, msgs, idx, results)
+			d.processGroup(ctx, h, msgs, idx, results, deferNotYet)
 		}()
 	}
 	wg.Wait()
@@ -276,9 +291,9 @@ func groupsOf(msgs []domain.Message) [][]int {
 
 // processGroup handles the messages idx of one group in order; after the
 // first failure the rest are skipped.
-func (d *Dispatcher) processGroup(ctx context.Context, h Handler, msgs []domain.Message, idx []int, results []result) {
+func (d *Dispatcher) processGroup(ctx context.Context, h Handler, msgs []domain.Message, idx []int, results []result, deferNotYet bool) {
 	blocked := false
-	for _, i := range idx {
+	for pos, i := range idx {
 		msg := msgs[i]
 		switch {
 		case blocked:
@@ -293,6 +308,11 @@ func (d *Dispatcher) processGroup(ctx context.Context, h Handler, msgs []domain.
 			continue
 		}
 		r := d.process(ctx, h, msg)
+		if deferNotYet && r.kind == domain.KindNotYet && r.err != nil && pos < len(idx)-1 && msg.GroupID != "" {
+			r.deferred = true
+			results[i] = r
+			continue
+		}
 		results[i] = r
 		blocked = r.err != nil
 	}
@@ -346,7 +366,7 @@ func (d *Dispatcher) Run(ctx context.Context, q domain.Queue) error {
 			// The batch in hand is finished even if ctx ends meanwhile, so a
 			// shutdown drains it instead of abandoning it half-applied.
 			work := context.WithoutCancel(ctx)
-			d.settle(work, q, msgs, d.processBatch(work, h, msgs))
+			d.settle(work, q, msgs, d.processBatch(work, h, msgs, true))
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -386,6 +406,16 @@ func (d *Dispatcher) settle(ctx context.Context, q domain.Queue, msgs []domain.M
 			d.deleteFailed(msg, q.Delete(ctx, msg.Receipt))
 		case !r.attempted:
 			d.changeVisibility(ctx, q, msg, 0)
+		case r.deferred:
+			if d.requeue(ctx, q, msg) {
+				if batch != nil {
+					done = append(done, i)
+				} else {
+					d.deleteFailed(msg, q.Delete(ctx, msg.Receipt))
+				}
+				continue
+			}
+			d.changeVisibility(ctx, q, msg, notYetDelay(msg.ReceiveCount, d.cfg.NotYetDelay, d.cfg.MaxNotYetDelay))
 		case r.kind == domain.KindNotYet:
 			d.changeVisibility(ctx, q, msg, notYetDelay(msg.ReceiveCount, d.cfg.NotYetDelay, d.cfg.MaxNotYetDelay))
 		}
@@ -416,3 +446,32 @@ func (d *Dispatcher) changeVisibility(ctx context.Context, q domain.Queue, msg d
 			append(msgFields(msg, ""), zap.Duration("delay", after), zap.Error(err))...)
 	}
 }
+
+// requeue sends a deferred message to the back of its group and reports
+// whether it did; the original may then be deleted. The copy's dedup id
+// counts the deferrals (<eventId>#later-<n>, attribute laterCount), so a
+// redelivered original deferred again is dropped as a duplicate rather than
+// queued twice. Its receive count starts again, but a message is deferred
+// only while later messages of its group are behind it: once alone it takes
+// the not-yet delays and reaches the DLQ after the receive limit as before.
+func (d *Dispatcher) requeue(ctx context.Context, q domain.Queue, msg domain.Message) bool {
+	n := 1
+	if v, err := strconv.Atoi(msg.Attributes[attrLaterCount]); err == nil && v > 0 {
+		n = v + 1
+	}
+	attrs := maps.Clone(msg.Attributes)
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	attrs[attrLaterCount] = strconv.Itoa(n)
+	out := domain.OutgoingMessage{Body: msg.Body, GroupID: msg.GroupID, DedupID: fmt.Sprintf("%s#later-%d", eventID(msg), n), Attributes: attrs}
+	if _, err := domain.Enqueue(ctx, q, out); err != nil {
+		d.cfg.Logger.Warn("could not move a not-yet message behind its group; it waits its delay instead", append(msgFields(msg, ""), zap.Error(err))...)
+		return false
+	}
+	d.cfg.Logger.Info("cannot be applied yet; moved behind the later messages of its group", msgFields(msg, "")...)
+	return true
+}
+
+// attrLaterCount counts how often a message was moved behind its group.
+const attrLaterCount = "laterCount"

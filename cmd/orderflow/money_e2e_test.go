@@ -82,7 +82,13 @@ func withEventID(body []byte, id string) []byte {
 // order with duplicates, for several seeds and every API version, and checks
 // that status and paymentStatus end as in Stripe's own order (SPEC §3 "Newest
 // wins") with no event applied twice.
-func runMoneyStories(t *testing.T, h *harness, seeds []int64) {
+func runMoneyStories(t *testing.T, h *harness, seeds []int64) { runMoneyStoriesWith(t, h, seeds, true) }
+
+// runMoneyStoriesWith is runMoneyStories; withIntent false writes the orders
+// without their payment intent, so a refund or dispute that arrives before
+// the success (which names its order) cannot find the order until the
+// success has recorded the intent.
+func runMoneyStoriesWith(t *testing.T, h *harness, seeds []int64, withIntent bool) {
 	type pending struct {
 		orderID string
 		story   paymentStory
@@ -93,11 +99,15 @@ func runMoneyStories(t *testing.T, h *harness, seeds []int64) {
 		rng := rand.New(rand.NewSource(seed))
 		for si, s := range paymentStories {
 			version := apiVersions[(int(seed)+si)%len(apiVersions)]
-			prefix := fmt.Sprintf("%s_s%d_%d", h.backend, seed, si)
+			prefix := fmt.Sprintf("%s_s%d_%d_%v", h.backend, seed, si, withIntent)
 			orderID := "ord_" + prefix
 			// Checkout writes the order with its payment intent, so events
 			// without metadata (refunds, disputes) find it by the index.
-			h.putOrder(orderID, "pi_"+prefix, 2000)
+			if withIntent {
+				h.putOrder(orderID, "pi_"+prefix, 2000)
+			} else {
+				h.putOrder(orderID, "", 2000)
+			}
 			bodies := make([][]byte, len(s.events))
 			ids := make([]string, len(s.events))
 			for i, se := range s.events {
@@ -203,6 +213,9 @@ func TestMoneyDecidesSQLite(t *testing.T) {
 	h := newHarness(t)
 	h.start()
 	t.Run("stories in shuffled order", func(t *testing.T) { runMoneyStories(t, h, []int64{1, 2, 3}) })
+	t.Run("stories in shuffled order, orders written without their intent", func(t *testing.T) {
+		runMoneyStoriesWith(t, h, []int64{5, 6}, false)
+	})
 	t.Run("older failure delivered late", func(t *testing.T) { runOutOfOrderFailures(t, h) })
 	t.Run("group ids from external data", func(t *testing.T) { runExternalGroupIDs(t, h) })
 	t.Run("link a payment intent, then redrive", func(t *testing.T) { runRescue(t, h) })
