@@ -233,6 +233,12 @@ func stories() []story {
 			pi("s5_pi1", domain.EventPaymentSucceeded, "pi_1", at(1), 2000, 2000),
 			pi("s5_pi2", domain.EventPaymentSucceeded, "pi_2", at(2), 2000, 2000),
 		}, domain.StatusCompleted, domain.PaymentPaid},
+		{"refunded, refund failed, refunded again", []domain.Event{
+			pi("s8_ok", domain.EventPaymentSucceeded, "pi_a", at(1), 2000, 2000),
+			charge("s8_refund", "pi_a", at(2), 2000, 2000, 2000, true),
+			refund("s8_refund_failed", domain.EventRefundFailed, "pi_a", at(3), "failed"),
+			charge("s8_refund_again", "pi_a", at(4), 2000, 2000, 2000, true),
+		}, domain.StatusRefunded, domain.PaymentRefunded},
 		{"two intents, the second refunded", []domain.Event{
 			pi("s6_pi1", domain.EventPaymentSucceeded, "pi_1", at(1), 2000, 2000),
 			pi("s6_pi2", domain.EventPaymentSucceeded, "pi_2", at(2), 2000, 2000),

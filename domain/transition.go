@@ -41,6 +41,7 @@ const (
 	CompleteAfterCancel     Effect = "complete_after_cancel"    // → completed, paid, flagged paid_after_cancel
 	NoteDuplicatePayment    Effect = "note_duplicate_payment"   // another intent succeeded: timeline duplicate_payment
 	ConfirmPayment          Effect = "confirm_payment"          // the success of an intent taken from a refund: records its time only
+	RecordRefundTime        Effect = "record_refund_time"       // a newer full refund of a refunded payment: records its time only
 	RecordPaymentFailure    Effect = "record_payment_failure"   // paymentStatus failed, paymentFailedAt
 	RefundInFull            Effect = "refund_in_full"           // → refunded
 	IgnorePartialRefund     Effect = "ignore_partial_refund"    // timeline note only
@@ -139,7 +140,7 @@ var EffectMetrics = map[Effect]string{
 
 // needsEvent lists the effects that read the Stripe event.
 var needsEvent = map[Effect]bool{
-	CompletePayment: true, CompleteAfterCancel: true, NoteDuplicatePayment: true, ConfirmPayment: true, RecordPaymentFailure: true,
+	CompletePayment: true, CompleteAfterCancel: true, NoteDuplicatePayment: true, ConfirmPayment: true, RecordRefundTime: true, RecordPaymentFailure: true,
 	IgnorePartialRefund: true, NoteAuthorizationFreed: true, NoteRefundFailed: true, ReinstateAfterRefundErr: true,
 	FlagDispute: true, NoteDisputeOpened: true, NoteDisputeWon: true, RefundByDispute: true, NoteDisputeLost: true,
 	NoteDisputeClosed: true, NoteOtherPayment: true,
@@ -200,6 +201,14 @@ func EffectFor(o Order, c Change) (Effect, error) {
 	}
 	if c.Event != nil && moneyTriggers[c.Trigger] && o.isOtherPayment(*c.Event) {
 		return NoteOtherPayment, nil
+	}
+	if effect == NoChange && c.Trigger == TriggerRefundFull && c.Event != nil && o.Status == StatusRefunded {
+		// A newer full refund of an already refunded payment changes no
+		// field, but its time must count: a refund failure older than it
+		// must not put the order back to paid (SPEC §3 "Newest wins").
+		if last, ok := o.StripeClock[clockRefund]; ok && c.Event.Created.After(last) {
+			return RecordRefundTime, nil
+		}
 	}
 	if effect == NoteDuplicatePayment && c.Event != nil && !o.isOtherPayment(*c.Event) {
 		// The order's own payment succeeding again (a redelivery under a new
@@ -271,6 +280,9 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 		} else if reason := FraudCheck(*o, ev.Object); reason != "" {
 			o.flag(c, at, reason)
 		}
+		return true, nil
+	case RecordRefundTime:
+		o.setClock(clockRefund, ev.Created)
 		return true, nil
 	case ConfirmPayment:
 		o.setClock(clockPayment, ev.Created)
