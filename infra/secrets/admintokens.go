@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"go.uber.org/zap"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/orderflow/orderflow/domain"
 )
@@ -116,13 +114,7 @@ type AdminTokensConfig struct {
 type AdminTokens struct {
 	cfg   AdminTokensConfig
 	env   []AdminToken
-	group singleflight.Group
-
-	mu          sync.Mutex
-	cached      AdminTokenSet
-	fetchedAt   time.Time
-	ok          bool
-	lastRefresh *refresh
+	cache *secretCache[AdminTokenSet]
 }
 
 // NewAdminTokens validates cfg and parses the env tokens.
@@ -151,7 +143,10 @@ func NewAdminTokens(cfg AdminTokensConfig) (*AdminTokens, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	return &AdminTokens{cfg: cfg, env: env}, nil
+	a := &AdminTokens{cfg: cfg, env: env}
+	a.cache = &secretCache[AdminTokenSet]{kind: "admin tokens", clock: cfg.Clock, ttl: cfg.TTL,
+		refreshEvery: cfg.RefreshInterval, fetch: a.fetch}
+	return a, nil
 }
 
 // Configured reports whether any token can exist: env tokens or a secret.
@@ -168,64 +163,26 @@ func (a *AdminTokens) RefreshAdminTokens(ctx context.Context) (AdminTokenSet, er
 	if a.cfg.SecretARN == "" {
 		return a.get(ctx, false)
 	}
-	a.mu.Lock()
-	now := a.cfg.Clock.Now()
-	if r := a.lastRefresh; r != nil && now.Sub(r.at) < a.cfg.RefreshInterval {
-		a.mu.Unlock()
-		select {
-		case <-r.done:
-		case <-ctx.Done():
-			return AdminTokenSet{}, fmt.Errorf("secrets: admin tokens: %w", ctx.Err())
-		}
-		return a.get(ctx, false)
+	set, refetched, err := a.cache.refresh(ctx)
+	if err != nil {
+		return AdminTokenSet{}, err
 	}
-	r := &refresh{at: now, done: make(chan struct{})}
-	a.lastRefresh = r
-	a.mu.Unlock()
-	defer close(r.done)
-	set, err := a.get(ctx, true)
-	if err == nil {
+	if refetched {
 		a.cfg.Logger.Info("refetched admin tokens after an unknown token",
 			zap.String("secret", secretName(a.cfg.SecretARN)), zap.Int("count", len(set.Tokens)))
 	}
-	return set, err
+	return a.withEnv(set), nil
 }
 
 func (a *AdminTokens) get(ctx context.Context, force bool) (AdminTokenSet, error) {
 	if a.cfg.SecretARN == "" {
 		return AdminTokenSet{Tokens: slices.Clone(a.env)}, nil
 	}
-	if !force {
-		a.mu.Lock()
-		fresh := a.ok && a.cfg.Clock.Now().Sub(a.fetchedAt) < a.cfg.TTL
-		set := a.cached
-		a.mu.Unlock()
-		if fresh {
-			return a.withEnv(set), nil
-		}
+	set, err := a.cache.get(ctx, force)
+	if err != nil {
+		return AdminTokenSet{}, err
 	}
-	ch := a.group.DoChan("admin tokens", func() (any, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
-		defer cancel()
-		started := a.cfg.Clock.Now()
-		set, err := a.fetch(fctx)
-		if err != nil {
-			return nil, err
-		}
-		a.mu.Lock()
-		a.cached, a.fetchedAt, a.ok = set, started, true
-		a.mu.Unlock()
-		return set, nil
-	})
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return AdminTokenSet{}, res.Err
-		}
-		return a.withEnv(res.Val.(AdminTokenSet)), nil
-	case <-ctx.Done():
-		return AdminTokenSet{}, fmt.Errorf("secrets: admin tokens: %w", ctx.Err())
-	}
+	return a.withEnv(set), nil
 }
 
 func (a *AdminTokens) withEnv(set AdminTokenSet) AdminTokenSet {

@@ -8,13 +8,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"go.uber.org/zap"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/orderflow/orderflow/domain"
 )
@@ -85,28 +83,10 @@ func (c ManagerConfig) Validate() error {
 // Manager serves the Stripe secrets from AWS Secrets Manager, cached per
 // process for the TTL. Concurrent misses share one GetSecretValue.
 type Manager struct {
-	client *secretsmanager.Client
-	cfg    ManagerConfig
-	group  singleflight.Group
-
-	mu          sync.Mutex
-	key         cached
-	webhook     cached
-	lastRefresh *refresh
-}
-
-// cached is one secret's last good value.
-type cached struct {
-	values    []string
-	fetchedAt time.Time
-	ok        bool
-}
-
-// refresh is one RefreshWebhookSecrets refetch; callers inside the interval
-// wait for it rather than answering with the secrets it is replacing.
-type refresh struct {
-	at   time.Time
-	done chan struct{}
+	client  *secretsmanager.Client
+	cfg     ManagerConfig
+	key     *secretCache[[]string]
+	webhook *secretCache[[]string]
 }
 
 // NewManager returns a Manager; it makes no request until a secret is asked for.
@@ -129,7 +109,25 @@ func NewManager(client *secretsmanager.Client, cfg ManagerConfig) (*Manager, err
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	return &Manager{client: client, cfg: cfg}, nil
+	m := &Manager{client: client, cfg: cfg}
+	m.key = m.cache(m.keySlot())
+	m.webhook = m.cache(m.webhookSlot())
+	return m, nil
+}
+
+// cache is s's value cached with the Manager's TTL and refresh interval.
+func (m *Manager) cache(s slot) *secretCache[[]string] {
+	return &secretCache[[]string]{
+		kind: s.kind, clock: m.cfg.Clock, ttl: m.cfg.TTL, refreshEvery: m.cfg.RefreshInterval,
+		fetch: func(ctx context.Context) ([]string, error) {
+			vals, err := m.fetch(ctx, s)
+			if err == nil {
+				m.cfg.Logger.Debug("fetched secret from Secrets Manager",
+					zap.String("secret", secretName(s.arn)), zap.String("kind", s.kind), zap.Int("count", len(vals)))
+			}
+			return vals, err
+		},
+	}
 }
 
 // slot says where one kind of secret lives and how to read it.
@@ -138,22 +136,19 @@ type slot struct {
 	arn   string
 	env   string
 	parse func(name, value string) ([]string, error)
-	cache func(m *Manager) *cached
 }
 
 func (m *Manager) keySlot() slot {
-	return slot{kind: "secret key", arn: m.cfg.SecretKeyARN, env: "STRIPE_SECRET_ARN", parse: parseSecretKey,
-		cache: func(m *Manager) *cached { return &m.key }}
+	return slot{kind: "secret key", arn: m.cfg.SecretKeyARN, env: "STRIPE_SECRET_ARN", parse: parseSecretKey}
 }
 
 func (m *Manager) webhookSlot() slot {
-	return slot{kind: "webhook secrets", arn: m.cfg.WebhookSecretARN, env: "STRIPE_WEBHOOK_SECRET_ARN", parse: parseWebhookSecrets,
-		cache: func(m *Manager) *cached { return &m.webhook }}
+	return slot{kind: "webhook secrets", arn: m.cfg.WebhookSecretARN, env: "STRIPE_WEBHOOK_SECRET_ARN", parse: parseWebhookSecrets}
 }
 
 // WebhookSecrets returns every valid signing secret, newest first.
 func (m *Manager) WebhookSecrets(ctx context.Context) ([]string, error) {
-	return m.get(ctx, m.webhookSlot(), false)
+	return m.get(ctx, m.webhookSlot(), m.webhook, false)
 }
 
 // RefreshWebhookSecrets refetches the signing secrets now, for a signature
@@ -162,79 +157,34 @@ func (m *Manager) WebhookSecrets(ctx context.Context) ([]string, error) {
 // answers from the cache (after that refetch finishes) without asking AWS.
 func (m *Manager) RefreshWebhookSecrets(ctx context.Context) ([]string, error) {
 	s := m.webhookSlot()
-	m.mu.Lock()
-	now := m.cfg.Clock.Now()
-	if r := m.lastRefresh; r != nil && now.Sub(r.at) < m.cfg.RefreshInterval {
-		m.mu.Unlock()
-		select {
-		case <-r.done:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("secrets: %s: %w", s.kind, ctx.Err())
-		}
-		return m.get(ctx, s, false)
+	if s.arn == "" {
+		return m.get(ctx, s, m.webhook, false)
 	}
-	r := &refresh{at: now, done: make(chan struct{})}
-	m.lastRefresh = r
-	m.mu.Unlock()
-	defer close(r.done)
-	vals, err := m.get(ctx, s, true)
-	if err == nil {
+	vals, refetched, err := m.webhook.refresh(ctx)
+	if err == nil && refetched {
 		m.cfg.Logger.Info("refetched webhook signing secrets after a failed verification",
 			zap.String("secret", secretName(s.arn)), zap.Int("count", len(vals)))
 	}
-	return vals, err
+	return slices.Clone(vals), err
 }
 
 // SecretKey returns the Stripe API secret key.
 func (m *Manager) SecretKey(ctx context.Context) (string, error) {
-	vals, err := m.get(ctx, m.keySlot(), false)
+	vals, err := m.get(ctx, m.keySlot(), m.key, false)
 	if err != nil {
 		return "", err
 	}
 	return vals[0], nil
 }
 
-// get serves s from the cache while it is younger than the TTL (unless
-// force), else fetches it once for every concurrent caller. A failed fetch
-// does not fall back to an expired value: the TTL is also how long a revoked
-// secret may live on.
-func (m *Manager) get(ctx context.Context, s slot, force bool) ([]string, error) {
+// get serves s from its cache (secretCache.get), or fails when s has no
+// ARN configured.
+func (m *Manager) get(ctx context.Context, s slot, c *secretCache[[]string], force bool) ([]string, error) {
 	if s.arn == "" {
 		return nil, fmt.Errorf("secrets: %s: no secret ARN configured (%s)", s.kind, s.env)
 	}
-	if !force {
-		m.mu.Lock()
-		c := *s.cache(m)
-		fresh := c.ok && m.cfg.Clock.Now().Sub(c.fetchedAt) < m.cfg.TTL
-		m.mu.Unlock()
-		if fresh {
-			return slices.Clone(c.values), nil
-		}
-	}
-	ch := m.group.DoChan(s.kind, func() (any, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
-		defer cancel()
-		started := m.cfg.Clock.Now()
-		vals, err := m.fetch(fctx, s)
-		if err != nil {
-			return nil, err
-		}
-		m.mu.Lock()
-		*s.cache(m) = cached{values: vals, fetchedAt: started, ok: true}
-		m.mu.Unlock()
-		m.cfg.Logger.Debug("fetched secret from Secrets Manager",
-			zap.String("secret", secretName(s.arn)), zap.String("kind", s.kind), zap.Int("count", len(vals)))
-		return vals, nil
-	})
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return nil, res.Err
-		}
-		return slices.Clone(res.Val.([]string)), nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("secrets: %s: %w", s.kind, ctx.Err())
-	}
+	vals, err := c.get(ctx, force)
+	return slices.Clone(vals), err
 }
 
 func (m *Manager) fetch(ctx context.Context, s slot) ([]string, error) {
