@@ -16,9 +16,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -168,11 +170,13 @@ func (b *buffer) Write(p []byte) (int, error) {
 
 func (b *buffer) response() events.APIGatewayV2HTTPResponse {
 	// A handler may have assigned to the map with a lowercase key; merge
-	// those with the canonical ones so none is lost or sent twice.
+	// those with the canonical ones so none is lost or sent twice. Keys are
+	// merged in sorted order, the order net/http writes them on the wire
+	// (http.Header.Write), so the joined value never depends on map order.
 	header := make(http.Header, len(b.header))
-	for k, vs := range b.header {
+	for _, k := range slices.Sorted(maps.Keys(b.header)) {
 		ck := http.CanonicalHeaderKey(k)
-		header[ck] = append(header[ck], vs...)
+		header[ck] = append(header[ck], b.header[k]...)
 	}
 	resp := events.APIGatewayV2HTTPResponse{
 		StatusCode: b.status,

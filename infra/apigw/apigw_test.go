@@ -279,7 +279,7 @@ func TestServe(t *testing.T) {
 				if got := s.header.Get("X-Forwarded-Proto"); got != "https" {
 					t.Errorf("request X-Forwarded-Proto = %q", got)
 				}
-				want := map[string]string{"Vary": "Origin,Accept-Encoding", "X-Request-Id": "req_1", "Cache-Control": "no-store,private",
+				want := map[string]string{"Vary": "Origin,Accept-Encoding", "X-Request-Id": "req_1", "Cache-Control": "private,no-store", // net/http's wire order: "Cache-Control" sorts before "cache-control"
 					"Content-Type": "text/plain; charset=utf-8"}
 				if !reflect.DeepEqual(resp.Headers, want) {
 					t.Errorf("response headers = %v, want %v", resp.Headers, want)
