@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS queue_messages (
 );
 CREATE INDEX IF NOT EXISTS queue_messages_order ON queue_messages (queue, visible_at, seq);
 CREATE INDEX IF NOT EXISTS queue_messages_seq ON queue_messages (queue, seq);
-CREATE INDEX IF NOT EXISTS queue_messages_group ON queue_messages (queue, group_id, visible_at);
+CREATE INDEX IF NOT EXISTS queue_messages_in_flight ON queue_messages (queue, group_id, visible_at) WHERE receipt != '';
 CREATE INDEX IF NOT EXISTS queue_messages_receipt ON queue_messages (receipt) WHERE receipt != '';
 
 CREATE TABLE IF NOT EXISTS queue_dedup (
@@ -322,6 +322,14 @@ func restrictFiles(path string) error {
 // migrate brings a database made by an earlier version up to the schema:
 // CREATE TABLE IF NOT EXISTS leaves an existing table's columns as they were.
 func migrate(ctx context.Context, tx *sql.Tx) error {
+	// queue_messages_group indexed every message by group; only a message
+	// received at least once can be in flight, so queue_messages_in_flight
+	// indexes those alone, and a send no longer writes a page of it (a
+	// random one: groups are payment intents): about two fifths of the WAL
+	// pages a commit of sends wrote.
+	if _, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS queue_messages_group`); err != nil {
+		return err
+	}
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('queue_messages') WHERE name = 'last_error'`).Scan(&n); err != nil {
 		return err

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -101,7 +102,7 @@ func TestHotStatementsUseTheirIndexes(t *testing.T) {
 		{"INSERT INTO queue_messages (queue, id, group_id, dedup_id, body, attributes, sent_at)\n", ""},
 		{"INSERT INTO queue_dedup", ""},
 		{"SELECT COUNT(*) FROM (SELECT 1 FROM queue_messages", "queue_messages_order"},
-		{"FROM queue_messages m", "queue_messages_seq"},
+		{"FROM queue_messages m", "queue_messages_in_flight"},
 		{"UPDATE queue_messages SET receive_count", "INTEGER PRIMARY KEY"},
 		{"UPDATE queue_messages SET last_error", "queue_messages_receipt"},
 		{"UPDATE queue_messages SET visible_at", "queue_messages_receipt"},
@@ -188,3 +189,72 @@ type stepClock struct{ now time.Time }
 
 func (c *stepClock) Now() time.Time          { return c.now }
 func (c *stepClock) advance(d time.Duration) { c.now = c.now.Add(d) }
+
+// TestOpenMigratesAnOlderFile opens a file made by an older orderflow (no
+// last_error column, every message in queue_messages_group): Open adds the
+// column, replaces the group index with the partial in-flight one, and a
+// message already in flight still holds its group back.
+func TestOpenMigratesAnOlderFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "orderflow.db")
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, stmt := range []string{
+		`CREATE TABLE queue_messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, id TEXT NOT NULL,
+			group_id TEXT NOT NULL, dedup_id TEXT NOT NULL, body BLOB NOT NULL, attributes TEXT NOT NULL,
+			sent_at INTEGER NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0, visible_at INTEGER NOT NULL DEFAULT 0,
+			receipt TEXT NOT NULL DEFAULT '')`,
+		`CREATE INDEX queue_messages_group ON queue_messages (queue, group_id, visible_at)`,
+		// pi_1's first message is in flight (received, hidden for a minute);
+		// its second must wait. pi_2's message is free.
+		fmt.Sprintf(`INSERT INTO queue_messages (queue, id, group_id, dedup_id, body, attributes, sent_at, receive_count, visible_at, receipt)
+			VALUES ('events', 'm1', 'pi_1', 'd1', '{}', '{}', 1, 1, %d, 'r1'),
+			       ('events', 'm2', 'pi_1', 'd2', '{}', '{}', 2, 0, 0, ''),
+			       ('events', 'm3', 'pi_2', 'd3', '{}', '{}', 3, 0, 0, '')`, now.Add(time.Minute).UnixNano()),
+	} {
+		if _, err := old.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	old.Close()
+
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var indexes []string
+	rows, err := db.sql.Query(`SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'queue_messages' AND sql IS NOT NULL ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		indexes = append(indexes, name)
+	}
+	rows.Close()
+	if slices.Contains(indexes, "queue_messages_group") || !slices.Contains(indexes, "queue_messages_in_flight") {
+		t.Errorf("indexes after Open = %v: want queue_messages_in_flight instead of queue_messages_group", indexes)
+	}
+	q, err := NewQueue(db, QueueConfig{Name: "events"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := q.Receive(ctx, 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || msgs[0].ID != "m3" {
+		t.Fatalf("received %+v: want only m3 (pi_1 has a message in flight)", msgs)
+	}
+	if err := q.RecordFailure(ctx, msgs[0].Receipt, "the last_error column exists"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -285,14 +285,16 @@ func (q *Queue) receiveOnce(ctx context.Context, n int) ([]domain.Message, error
 }
 
 // candidates reads the next visible messages, oldest first, whose group has
-// nothing in flight. Picks are marked only after the scan, so a group's later
+// nothing in flight. Only a received message (receipt set) can be in flight
+// (a send never makes a message invisible), so the check reads the partial
+// index queue_messages_in_flight. Picks are marked only after the scan, so a group's later
 // messages stay candidates in the same receive, in order.
 func (q *Queue) candidates(ctx context.Context, tx *sql.Tx, nowNS, after int64) ([]candidate, error) {
 	rows, err := q.db.queryTx(ctx, tx, `SELECT seq, id, group_id, dedup_id, body, attributes, sent_at, receive_count
 		FROM queue_messages m
 		WHERE queue = ? AND seq > ? AND visible_at <= ?
 		AND NOT EXISTS (SELECT 1 FROM queue_messages f
-			WHERE f.queue = m.queue AND f.group_id = m.group_id AND f.visible_at > ?)
+			WHERE f.queue = m.queue AND f.group_id = m.group_id AND f.visible_at > ? AND f.receipt != '')
 		ORDER BY seq LIMIT ?`, q.cfg.Name, after, nowNS, nowNS, scanPage)
 	if err != nil {
 		return nil, err
