@@ -58,8 +58,13 @@ type Config struct {
 	// the original is then acknowledged. Without it they just fail and reach
 	// the DLQ through the queue's receive limit.
 	DeadLetter domain.Queue
-	Logger     *zap.Logger
-	Metrics    *metrics.Recorder
+	// Events is the queue HandleSQS's batches come from, for sending to:
+	// a message that cannot be applied yet, with later messages of its
+	// group in the batch, is moved behind them (as Run does) instead of
+	// holding the group until it dead-letters. nil: the group waits.
+	Events  domain.Queue
+	Logger  *zap.Logger
+	Metrics *metrics.Recorder
 	// RetryBudget is how long after a batch starts in-process retries of
 	// transient errors may still begin; shared by the whole batch. Default
 	// DefaultRetryBudget.
@@ -242,8 +247,8 @@ var errGroupBlocked = errors.New("not processed: an earlier message of its group
 // events are applied in (SPEC §3 "Newest wins"), and it is what lets a
 // payment_intent.succeeded that names its order apply when a refund or
 // dispute of the same payment, found only through the payment intent the
-// success records, arrived first. The Lambda path cannot send, so there the
-// group waits as before.
+// success records, arrived first. HandleSQS does the same when it has the
+// events queue to send to (Config.Events); without it the group waits.
 func (d *Dispatcher) processBatch(ctx context.Context, h Handler, msgs []domain.Message, deferNotYet bool) []result {
 	start := time.Now()
 	ctx, cancel := context.WithDeadline(ctx, start.Add(d.cfg.BatchTime))

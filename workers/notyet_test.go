@@ -2,8 +2,10 @@ package workers_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -219,3 +221,75 @@ func TestRunReturnsNotYetWithGrowingDelay(t *testing.T) {
 }
 
 func eventIDOf(m domain.Message) string { return m.Attributes[domain.AttrEventID] }
+
+// failingSend is a queue whose Send always fails.
+type failingSend struct{ domain.Queue }
+
+func (failingSend) Send(context.Context, domain.OutgoingMessage) (string, error) {
+	return "", errors.New("sqs: send: connection reset")
+}
+
+// The Lambda path with the events queue to send to (Config.Events): a
+// not-yet event with a later event of its group in the batch is sent again
+// behind it and acknowledged, and the later one is applied in the same
+// invocation; a not-yet event alone in its group is reported failed as
+// before. When the send fails, the not-yet event is reported failed.
+func TestHandleSQSMovesNotYetBehindItsGroup(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		sendFail bool
+		want     []string
+	}{
+		{name: "moved behind its group", want: []string{"alone"}},
+		{name: "the send fails", sendFail: true, want: []string{"late1", "alone"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.createOrder(t, "ord_late", "pi_late", nil)
+			d := b.dispatcher(t, func(c *workers.Config) {
+				c.Events = b.events
+				if tc.sendFail {
+					c.Events = failingSend{b.events}
+				}
+			})
+			late1 := fixture(t, "payment_intent.payment_failed.json", "late1", "ord_late_missing", "pi_late")
+			records := []string{
+				stripeRecord(t, "late1", late1),
+				stripeRecord(t, "alone", fixture(t, "payment_intent.succeeded.json", "alone", "ord_alone", "pi_alone")),
+				stripeRecord(t, "late2", fixture(t, "payment_intent.succeeded.json", "late2", "ord_late", "pi_late")),
+			}
+			ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+			defer cancel()
+			resp, err := d.HandleSQS(ctx, sqsEvent(t, records...))
+			if err != nil {
+				t.Fatalf("HandleSQS error = %v", err)
+			}
+			if got := failures(resp); !slices.Equal(got, tc.want) {
+				t.Fatalf("BatchItemFailures = %v, want %v", got, tc.want)
+			}
+			if o := b.order(t, "ord_late"); o.Status != domain.StatusCompleted {
+				t.Errorf("ord_late = %s, want completed: the not-yet event ahead of it did not hold it", o.Status)
+			}
+			moved, err := b.events.Receive(b.ctx, 10, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.sendFail {
+				if len(moved) != 0 {
+					t.Errorf("the failing send queued %d messages", len(moved))
+				}
+				return
+			}
+			if len(moved) != 1 {
+				t.Fatalf("events queue holds %d messages, want late1 sent again behind its group", len(moved))
+			}
+			m := moved[0]
+			if m.GroupID != "pi_late" || !strings.HasSuffix(m.DedupID, "#later-1") || m.Attributes["laterCount"] != "1" || string(m.Body) != string(late1) {
+				t.Errorf("moved message = group %q dedup %q laterCount %q, body equal %v; want group pi_late, dedup <event>#later-1, laterCount 1, late1's body",
+					m.GroupID, m.DedupID, m.Attributes["laterCount"], string(m.Body) == string(late1))
+			}
+		})
+	}
+}

@@ -33,6 +33,14 @@ const (
 // source owns the receipts, so they come back after the queue's visibility
 // timeout rather than the growing delay Run applies.
 //
+// With Config.Events set, a message that cannot be applied yet but has later
+// messages of its group in the batch does not hold them: it is sent again
+// behind them (dedup id <eventId>#later-<n>) and acknowledged, and they are
+// applied, as in Run. A refund or dispute delivered before the success that
+// records its payment intent then waits for it instead of taking the whole
+// payment to the dead-letter queue. If that send fails the message is
+// reported failed and comes back after the visibility timeout.
+//
 // It never returns an error: that would fail the whole batch, including the
 // messages already applied and the other groups.
 func (d *Dispatcher) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
@@ -41,8 +49,11 @@ func (d *Dispatcher) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.
 		msgs[i] = fromSQS(r)
 	}
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
-	for _, id := range d.ProcessBatch(ctx, msgs) {
-		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
+	for i, r := range d.processBatch(ctx, d.handler, msgs, d.cfg.Events != nil) {
+		if r.err == nil || (r.deferred && d.requeue(ctx, d.cfg.Events, msgs[i])) {
+			continue
+		}
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: msgs[i].ID})
 	}
 	return resp, nil
 }

@@ -3,10 +3,12 @@
 // Dispatcher.HandleSQS, the same dispatcher and typed handlers that
 // `orderflow serve` polls with.
 //
-// It opens the orders store and the dead-letter queue, where permanent
-// failures go at once; Lambda's event source owns receiving and deleting, so
-// the events queue itself is never opened. Configuration and clients are
-// built once per container, before lambda.Start.
+// It opens the orders store, the dead-letter queue, where permanent failures
+// go at once, and the events queue for sending only: a message that cannot
+// be applied yet is moved behind the later messages of its group in the
+// batch (EVENTS_QUEUE_URL). Lambda's event source owns receiving and
+// deleting. Configuration and clients are built once per container, before
+// lambda.Start.
 package main
 
 import (
@@ -40,7 +42,7 @@ func main() { lambdaenv.Start(function, newHandler) }
 // newHandler builds the handler from the environment read through getenv. The
 // returned cleanup releases the backend (it matters for SQLite in tests).
 func newHandler(ctx context.Context, getenv func(string) string) (handler, func() error, error) {
-	env, err := lambdaenv.Open(ctx, function, getenv, backend.Parts{Store: true, DLQ: true}, nil)
+	env, err := lambdaenv.Open(ctx, function, getenv, backend.Parts{Store: true, Events: true, DLQ: true}, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -52,7 +54,7 @@ func newHandler(ctx context.Context, getenv func(string) string) (handler, func(
 	// invocation deadline less deadlineMargin bounds a whole batch on top, and
 	// the batch's groups run in parallel (ORDERFLOW_WORKER_CONCURRENCY).
 	disp, err := workers.NewDispatcher(workers.Config{
-		Handlers: workers.StandardHandlers(deps), DeadLetter: env.Backend.DLQ,
+		Handlers: workers.StandardHandlers(deps), DeadLetter: env.Backend.DLQ, Events: env.Backend.Events,
 		Logger: env.Log, Metrics: env.Metrics, Clock: clock, RetryBudget: workers.RetryBudget(cfg.VisibilityTimeout),
 		BatchTime: workers.BatchTime(cfg.VisibilityTimeout), Concurrency: cfg.WorkerConcurrency,
 	})

@@ -156,8 +156,8 @@ func TestWorkerFunction(t *testing.T) {
 			})
 
 			// Groups pi_a and pi_b interleaved; a2's order does not exist
-			// (transient), so a3 must not run; u1 has an unknown type
-			// (permanent) and goes straight to the DLQ.
+			// yet (not-yet), so it is sent again behind a3, which runs; u1
+			// has an unknown type (permanent) and goes straight to the DLQ.
 			batch := sqsEvent(t,
 				stripeRecord(t, "a1", fixture(t, "payment_intent.succeeded.json", "a", "ord_a", "pi_a")),
 				stripeRecord(t, "b1", fixture(t, "payment_intent.succeeded.json", "b", "ord_b", "pi_b")),
@@ -166,8 +166,8 @@ func TestWorkerFunction(t *testing.T) {
 				stripeRecord(t, "a3", fixture(t, "charge.refunded.json", "a", "ord_a", "pi_a")),
 				stripeRecord(t, "b2", fixture(t, "charge.refunded.json", "b", "ord_b", "pi_b")),
 			)
-			if got := invoke(t, ctx, fn, batch); !slices.Equal(got, []string{"a2", "a3"}) {
-				t.Fatalf("batchItemFailures = %v, want [a2 a3]", got)
+			if got := invoke(t, ctx, fn, batch); len(got) != 0 {
+				t.Fatalf("batchItemFailures = %v, want none (a2 moved behind its group)", got)
 			}
 			order := func(id string) domain.Order {
 				o, err := store.Get(ctx, id)
@@ -176,8 +176,20 @@ func TestWorkerFunction(t *testing.T) {
 				}
 				return o
 			}
-			if a := order("ord_a"); a.Status != domain.StatusCompleted || len(a.Timeline) != 1 {
-				t.Errorf("ord_a = %s with %d timeline entries, want completed by a1 only", a.Status, len(a.Timeline))
+			if a := order("ord_a"); a.Status != domain.StatusRefunded || len(a.Timeline) != 2 {
+				t.Errorf("ord_a = %s with %d timeline entries, want refunded by a1 and a3", a.Status, len(a.Timeline))
+			}
+			moved, err := be.Events.Receive(ctx, 10, 2*time.Second)
+			if err != nil {
+				t.Fatalf("receive events: %v", err)
+			}
+			if len(moved) != 1 || moved[0].GroupID != "pi_a" || !strings.HasSuffix(moved[0].DedupID, "#later-1") {
+				t.Fatalf("events queue = %+v, want a2 sent again in group pi_a with dedup id <event>#later-1", moved)
+			}
+			// Alone in its batch, the moved a2 is reported failed, as before.
+			alone := sqsEvent(t, record(t, "a2b", moved[0].Body, moved[0].GroupID, moved[0].DedupID, moved[0].Attributes))
+			if got := invoke(t, ctx, fn, alone); !slices.Equal(got, []string{"a2b"}) {
+				t.Fatalf("batchItemFailures = %v, want [a2b]: nothing behind it to let through", got)
 			}
 			if o := order("ord_b"); o.Status != domain.StatusRefunded || len(o.Timeline) != 2 {
 				t.Errorf("ord_b = %s with %d timeline entries, want refunded by b1 and b2", o.Status, len(o.Timeline))

@@ -510,6 +510,7 @@ func TestFunctions(t *testing.T) {
 		}},
 		{name: "WorkerFunction", env: map[string]string{
 			"ORDERS_TABLE":                   "${OrdersTable}",
+			"EVENTS_QUEUE_URL":               "${EventsQueue}",
 			"DLQ_URL":                        "${EventsDLQ}",
 			"CLEANUP_FAILED_PAYMENT_MINUTES": "${CleanupFailedPaymentMinutes}",
 		}},
@@ -1009,7 +1010,7 @@ func TestLeastPrivilege(t *testing.T) {
 		{name: "WorkerFunction", want: slices.Concat(
 			on(table, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:Scan"),
 			on([]string{"${EventsQueue.Arn}"}, "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"),
-			on([]string{"${EventsDLQ.Arn}"}, "sqs:SendMessage"),
+			on([]string{"${EventsDLQ.Arn}", "${EventsQueue.Arn}"}, "sqs:SendMessage"),
 			on([]string{"${WorkerLogGroup.Arn}"}, "logs:CreateLogStream", "logs:PutLogEvents"),
 		)},
 		{name: "CleanupFailedPaymentsFunction", want: on(table, "dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem")},
