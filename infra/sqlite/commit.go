@@ -181,8 +181,10 @@ func (db *DB) commitGroup(group []*writeOp) {
 		db.committed.Store(true)
 		return nil
 	}()
+	db.noteDamage(groupErr)
 	wake := false
 	for i, op := range group {
+		db.noteDamage(errs[i])
 		if errs[i] == nil {
 			errs[i] = groupErr
 		}

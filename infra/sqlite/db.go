@@ -95,6 +95,8 @@ type DB struct {
 	// (checkpoint.go) checkpoints only after commits.
 	committed      atomic.Bool
 	checkpointDone chan struct{} // closed when the checkpointer has returned
+	// damage is the first report of a damaged file (damage.go).
+	damage damage
 	// stmts are the prepared statements by query text (stmt.go).
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
@@ -399,6 +401,9 @@ func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 func (db *DB) canWrite(strict bool) error {
 	if db.readOnly {
 		return fmt.Errorf("sqlite: %s: %w (opened for reading only); writing needs a read-write open", db.path, ErrReadOnly)
+	}
+	if err := db.damaged(); err != nil {
+		return err
 	}
 	return db.file.check(strict)
 }

@@ -1,8 +1,11 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -276,5 +279,78 @@ func TestCheckFailsOnACorruptFile(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 	if err := db.Check(ctx); err == nil || !contains(err, "malformed") {
 		t.Errorf("Check on a corrupt file = %v, want SQLite's \"malformed\" reason", err)
+	}
+}
+
+// TestDamagedOrdersPageStopsWrites: a file whose orders table has one damaged
+// page opens, and the health check passes at first (it writes the queue
+// table, whose pages are intact). The first read that meets the damage makes
+// every write fail with ErrDamaged, the health check included, so serve
+// stops accepting webhooks into a file that cannot be trusted.
+func TestDamagedOrdersPageStopsWrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "orderflow.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sqlite.NewStore(db)
+	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	for i := range 200 { // enough rows for the table to have interior pages
+		o, err := domain.NewOrder(domain.Order{ID: fmt.Sprintf("ord_%03d", i), UserID: "usr_1", SellerID: "sel_1", Amount: 100, Currency: "usd"}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Overwrite the orders table's root page (read straight from the
+	// schema) with garbage.
+	inspect, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root int64
+	err = inspect.QueryRow(`SELECT rootpage FROM sqlite_schema WHERE type = 'table' AND name = 'orders'`).Scan(&root)
+	inspect.Close()
+	if err != nil || root < 2 {
+		t.Fatalf("orders root page = %d, %v", root, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const page = 4096 // SQLite's default page size
+	if _, err := f.WriteAt(bytes.Repeat([]byte{0xa5}, page), (root-1)*page); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	db, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	q, err := sqlite.NewQueue(db, sqlite.QueueConfig{Name: "events"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Check(ctx); err != nil {
+		t.Fatalf("Check before the damage was met = %v; the probe's own pages are intact", err)
+	}
+	if _, err := sqlite.NewStore(db).Get(ctx, "ord_007"); err == nil {
+		t.Fatal("Get through a damaged page succeeded")
+	}
+	err = db.Check(ctx)
+	if !errors.Is(err, sqlite.ErrDamaged) || !contains(err, "orderflow doctor") {
+		t.Errorf("Check after a read met the damage = %v, want ErrDamaged with what to do", err)
+	}
+	if _, err := q.Send(ctx, domain.OutgoingMessage{GroupID: "g", DedupID: "d", Body: []byte(`{}`)}); !errors.Is(err, sqlite.ErrDamaged) {
+		t.Errorf("Send after the damage = %v, want ErrDamaged", err)
 	}
 }

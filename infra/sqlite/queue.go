@@ -223,6 +223,7 @@ func (q *Queue) receiveOnce(ctx context.Context, n int) ([]domain.Message, error
 	var ready int
 	err := q.db.queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM queue_messages
 		WHERE queue = ? AND visible_at <= ? LIMIT 1)`, q.cfg.Name, q.cfg.Clock.Now().UnixNano()).Scan(&ready)
+	q.db.noteDamage(err)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: receive from %s: %w", q.cfg.Name, err)
 	}
@@ -480,6 +481,7 @@ func (q *Queue) Stats(ctx context.Context) (domain.QueueStats, error) {
 		COALESCE(SUM(CASE WHEN visible_at <= ? THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN visible_at > ? THEN 1 ELSE 0 END), 0)
 		FROM queue_messages WHERE queue = ?`, now, now, q.cfg.Name).Scan(&st.Visible, &st.InFlight)
+	q.db.noteDamage(err)
 	if err != nil {
 		return domain.QueueStats{}, fmt.Errorf("sqlite: stats of %s: %w", q.cfg.Name, err)
 	}

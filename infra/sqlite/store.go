@@ -54,7 +54,7 @@ func (s *Store) Create(ctx context.Context, o domain.Order) error {
 func (s *Store) Get(ctx context.Context, id string) (domain.Order, error) {
 	var data string
 	var version int64
-	err := s.db.queryRow(ctx, `SELECT version, data FROM orders WHERE id = ?`, id).Scan(&version, &data)
+	err := s.db.noteDamage(s.db.queryRow(ctx, `SELECT version, data FROM orders WHERE id = ?`, id).Scan(&version, &data))
 	if errors.Is(err, sql.ErrNoRows) {
 		return domain.Order{}, fmt.Errorf("sqlite: get order %s: %w", id, domain.ErrNotFound)
 	}
@@ -181,6 +181,7 @@ func (s *Store) List(ctx context.Context, f domain.Filter, fn func(domain.Order)
 			args = append([]any{value}, args...)
 		}
 		page, last, err := s.page(ctx, query, args)
+		s.db.noteDamage(err)
 		if err != nil {
 			return fmt.Errorf("sqlite: list orders: %w", err)
 		}
