@@ -524,14 +524,13 @@ func TestFunctions(t *testing.T) {
 			"MAX_REPLAYS":      "3",
 		}},
 		{name: "AdminFunction", env: map[string]string{
-			"ORDERS_TABLE":              "${OrdersTable}",
-			"EVENTS_QUEUE_URL":          "${EventsQueue}",
-			"DLQ_URL":                   "${EventsDLQ}",
-			"MAX_REPLAYS":               "3",
-			"ADMIN_TOKENS_SECRET_ARN":   "${AdminTokensSecret}",
-			"STRIPE_SECRET_ARN":         "${StripeSecretKey}",
-			"STRIPE_WEBHOOK_SECRET_ARN": "${StripeWebhookSecret}",
-			"DOWNLOADS_DISABLED":        "${DownloadsDisabled}",
+			"ORDERS_TABLE":            "${OrdersTable}",
+			"EVENTS_QUEUE_URL":        "${EventsQueue}",
+			"DLQ_URL":                 "${EventsDLQ}",
+			"MAX_REPLAYS":             "3",
+			"ADMIN_TOKENS_SECRET_ARN": "${AdminTokensSecret}",
+			"STRIPE_SECRET_ARN":       "${StripeSecretKey}",
+			"DOWNLOADS_DISABLED":      "${DownloadsDisabled}",
 		}},
 	}
 	for _, tc := range tests {
@@ -1024,7 +1023,7 @@ func TestLeastPrivilege(t *testing.T) {
 			on(table, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:Scan"),
 			on([]string{"${EventsQueue.Arn}"}, "sqs:SendMessage"),
 			on([]string{"${EventsDLQ.Arn}"}, "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"),
-			on([]string{"${AdminTokensSecret}", "${StripeSecretKey}", "${StripeWebhookSecret}"}, "secretsmanager:GetSecretValue"),
+			on([]string{"${AdminTokensSecret}", "${StripeSecretKey}"}, "secretsmanager:GetSecretValue"),
 		)},
 	}
 	for _, tc := range tests {
