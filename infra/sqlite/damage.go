@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 
-	sqlitedriver "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
@@ -50,13 +49,5 @@ func (db *DB) damaged() error {
 // isDamage reports whether err is SQLite's SQLITE_CORRUPT or SQLITE_NOTADB
 // (primary or extended code).
 func isDamage(err error) bool {
-	var e *sqlitedriver.Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	switch e.Code() & 0xff {
-	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
-		return true
-	}
-	return false
+	return hasCode(err, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -241,15 +242,14 @@ func openReadOnly(ctx context.Context, path string) (*DB, error) {
 // does when the -shm file cannot be made; any other failure is reported as
 // it is.
 func cannotMakeSHM(err error) bool {
+	return hasCode(err, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY)
+}
+
+// hasCode reports whether err is a SQLite error whose primary result code
+// (the low byte of an extended code) is one of codes.
+func hasCode(err error, codes ...int) bool {
 	var e *sqlitedriver.Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	switch e.Code() & 0xff {
-	case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY:
-		return true
-	}
-	return false
+	return errors.As(err, &e) && slices.Contains(codes, e.Code()&0xff)
 }
 
 // openURI opens dsn and reads the schema, so a file that cannot be read (or
