@@ -402,6 +402,16 @@ func (d *Dispatcher) settle(ctx context.Context, q domain.Queue, msgs []domain.M
 	defer cancel()
 	batch, _ := q.(domain.BatchDeleter)
 	var done []int // messages to delete in one batch
+	// Visibility changes run concurrently: on SQLite they then share a
+	// group commit instead of waiting for one commit each, one after the
+	// other (a batch of ten not-yet events took ten), and on SQS the calls
+	// overlap. Their order does not matter: a message of a group returned
+	// at once cannot be received while the failed one ahead of it is still
+	// in flight, whichever change lands first.
+	var changes sync.WaitGroup
+	changeVisibility := func(msg domain.Message, after time.Duration) {
+		changes.Go(func() { d.changeVisibility(ctx, q, msg, after) })
+	}
 	for i, msg := range msgs {
 		r := results[i]
 		switch {
@@ -410,7 +420,7 @@ func (d *Dispatcher) settle(ctx context.Context, q domain.Queue, msgs []domain.M
 		case r.err == nil:
 			d.deleteFailed(msg, q.Delete(ctx, msg.Receipt))
 		case !r.attempted:
-			d.changeVisibility(ctx, q, msg, 0)
+			changeVisibility(msg, 0)
 		case r.deferred:
 			if d.requeue(ctx, q, msg) {
 				if batch != nil {
@@ -420,11 +430,12 @@ func (d *Dispatcher) settle(ctx context.Context, q domain.Queue, msgs []domain.M
 				}
 				continue
 			}
-			d.changeVisibility(ctx, q, msg, notYetDelay(msg.ReceiveCount, d.cfg.NotYetDelay, d.cfg.MaxNotYetDelay))
+			changeVisibility(msg, notYetDelay(msg.ReceiveCount, d.cfg.NotYetDelay, d.cfg.MaxNotYetDelay))
 		case r.kind == domain.KindNotYet:
-			d.changeVisibility(ctx, q, msg, notYetDelay(msg.ReceiveCount, d.cfg.NotYetDelay, d.cfg.MaxNotYetDelay))
+			changeVisibility(msg, notYetDelay(msg.ReceiveCount, d.cfg.NotYetDelay, d.cfg.MaxNotYetDelay))
 		}
 	}
+	defer changes.Wait()
 	if len(done) > 0 {
 		receipts := make([]string, len(done))
 		for j, i := range done {
