@@ -192,6 +192,9 @@ func (d *redrive) run(ctx context.Context) error {
 	}
 	groups := slices.Clone(d.groups)
 	for len(groups) > 0 && !d.limitReached() {
+		if d.nothingBehindHeld(ctx) {
+			return nil
+		}
 		chunk := d.nextChunk(groups)
 		groups = groups[len(chunk):]
 		for !d.limitReached() {
@@ -206,6 +209,20 @@ func (d *redrive) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// nothingBehindHeld reports whether every message left in the DLQ is one
+// the run holds: then no held message hides a group-mate, and revisiting the
+// held groups (a release and a receive, with its wait, per few groups) would
+// find nothing. That is the common case after a dry run, or with many parked
+// messages each in its own group, where revisiting took minutes. SQS's counts
+// are approximate and lag deletes, so they can only make the run go on (the
+// moved messages still counted), never stop it with a group-mate unseen,
+// unless messages arrive in the DLQ during the run; those are left for the
+// next run, as the count of remaining messages shows. A failed count goes on.
+func (d *redrive) nothingBehindHeld(ctx context.Context) bool {
+	st, err := d.r.cfg.DLQ.Stats(ctx)
+	return err == nil && st.Visible+st.InFlight <= len(d.held)
 }
 
 // nextChunk takes groups from the front of groups until their held messages

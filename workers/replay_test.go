@@ -1,15 +1,18 @@
 package workers_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/infra/metrics"
+	"github.com/orderflow/orderflow/infra/sqlite"
 	"github.com/orderflow/orderflow/workers"
 )
 
@@ -295,5 +298,52 @@ func TestReplayMessageDedupIDs(t *testing.T) {
 		if out.DedupID != tc.want || out.GroupID == "" || out.Attributes[domain.AttrReplayCount] != strconv.Itoa(tc.n) {
 			t.Errorf("%s: %+v, want dedup %s", tc.name, out, tc.want)
 		}
+	}
+}
+
+// countingDLQ counts receives.
+type countingDLQ struct {
+	*sqlite.Queue
+	receives atomic.Int64
+}
+
+func (q *countingDLQ) Receive(ctx context.Context, n int, wait time.Duration) ([]domain.Message, error) {
+	q.receives.Add(1)
+	return q.Queue.Receive(ctx, n, wait)
+}
+
+// TestRedriveDoesNotRevisitWhenNothingIsBehind: a dry run over 200 messages,
+// each in a group of its own, holds them all; with nothing behind any of
+// them, the run ends after one pass instead of releasing and receiving the
+// held groups a few at a time, each time waiting for a receive to come back
+// empty (minutes for a thousand messages on SQS). Every message is counted
+// once and released at the end.
+func TestRedriveDoesNotRevisitWhenNothingIsBehind(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const n = 200
+	for i := range n {
+		b.deadLetter(t, fixture(t, "charge.refunded.json", "one"+strconv.Itoa(i), "ord_o", "pi_one"+strconv.Itoa(i)), nil)
+	}
+	dlq := &countingDLQ{Queue: b.dlq}
+	r, err := workers.NewReplayer(workers.ReplayConfig{
+		DLQ: dlq, Events: b.events, Clock: b.clock, Metrics: b.deps.Metrics, ReceiveWait: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := r.Redrive(b.ctx, workers.RedriveOptions{DryRun: true})
+	if err != nil {
+		t.Fatalf("Redrive: %v", err)
+	}
+	if want := (workers.RedriveSummary{Moved: n, Remaining: n}); sum != want {
+		t.Fatalf("summary = %+v, want %+v", sum, want)
+	}
+	// One pass: n/10 full receives and the empty one that ends it.
+	if got, most := dlq.receives.Load(), int64(n/workers.MaxBatch+2); got > most {
+		t.Errorf("%d receives for %d messages in their own groups, want at most %d: held groups were revisited with nothing behind them", got, n, most)
+	}
+	if st := b.dlqStats(t); st.InFlight != 0 || st.Visible != n {
+		t.Fatalf("DLQ after the dry run = %+v, want all %d visible again", st, n)
 	}
 }
