@@ -203,6 +203,13 @@ type story struct {
 	events        []domain.Event
 	status        domain.Status
 	paymentStatus domain.PaymentStatus
+	// intent is the stripePaymentIntentId the order is written with: an
+	// intent of the checkout that never succeeds, when set.
+	intent string
+	// review is the reason requiresReview must end with ("" = not flagged),
+	// checked when reviewChecked.
+	review        string
+	reviewChecked bool
 }
 
 func stories() []story {
@@ -213,42 +220,69 @@ func stories() []story {
 			pi("s1_ok", domain.EventPaymentSucceeded, "pi_a", at(2), 2000, 2000),
 			charge("s1_partial", "pi_a", at(3), 2000, 2000, 500, false),
 			charge("s1_full", "pi_a", at(4), 2000, 2000, 2000, true),
-		}, domain.StatusRefunded, domain.PaymentRefunded},
+		}, domain.StatusRefunded, domain.PaymentRefunded, "", "", false},
 		{"succeeded, dispute opened, won", []domain.Event{
 			pi("s2_ok", domain.EventPaymentSucceeded, "pi_a", at(1), 2000, 2000),
 			dispute("s2_open", domain.EventDisputeCreated, "pi_a", at(2), "needs_response"),
 			dispute("s2_won", domain.EventDisputeClosed, "pi_a", at(3), "won"),
-		}, domain.StatusCompleted, domain.PaymentPaid},
+		}, domain.StatusCompleted, domain.PaymentPaid, "", "", false},
 		{"succeeded, dispute opened, lost", []domain.Event{
 			pi("s3_ok", domain.EventPaymentSucceeded, "pi_a", at(1), 2000, 2000),
 			dispute("s3_open", domain.EventDisputeCreated, "pi_a", at(2), "needs_response"),
 			dispute("s3_lost", domain.EventDisputeClosed, "pi_a", at(3), "lost"),
-		}, domain.StatusRefunded, domain.PaymentRefunded},
+		}, domain.StatusRefunded, domain.PaymentRefunded, "", "", false},
 		{"succeeded, refunded, refund failed", []domain.Event{
 			pi("s4_ok", domain.EventPaymentSucceeded, "pi_a", at(1), 2000, 2000),
 			charge("s4_refund", "pi_a", at(2), 2000, 2000, 2000, true),
 			refund("s4_refund_failed", domain.EventRefundFailed, "pi_a", at(3), "failed"),
-		}, domain.StatusCompleted, domain.PaymentPaid},
+		}, domain.StatusCompleted, domain.PaymentPaid, "", domain.ReasonRefundFailed, true},
 		{"two intents for one order", []domain.Event{
 			pi("s5_pi1", domain.EventPaymentSucceeded, "pi_1", at(1), 2000, 2000),
 			pi("s5_pi2", domain.EventPaymentSucceeded, "pi_2", at(2), 2000, 2000),
-		}, domain.StatusCompleted, domain.PaymentPaid},
+		}, domain.StatusCompleted, domain.PaymentPaid, "", "", false},
 		{"refunded, refund failed, refunded again", []domain.Event{
 			pi("s8_ok", domain.EventPaymentSucceeded, "pi_a", at(1), 2000, 2000),
 			charge("s8_refund", "pi_a", at(2), 2000, 2000, 2000, true),
 			refund("s8_refund_failed", domain.EventRefundFailed, "pi_a", at(3), "failed"),
 			charge("s8_refund_again", "pi_a", at(4), 2000, 2000, 2000, true),
-		}, domain.StatusRefunded, domain.PaymentRefunded},
+		}, domain.StatusRefunded, domain.PaymentRefunded, "", "", false},
 		{"two intents, the second refunded", []domain.Event{
 			pi("s6_pi1", domain.EventPaymentSucceeded, "pi_1", at(1), 2000, 2000),
 			pi("s6_pi2", domain.EventPaymentSucceeded, "pi_2", at(2), 2000, 2000),
 			charge("s6_refund_pi2", "pi_2", at(3), 2000, 2000, 2000, true),
-		}, domain.StatusCompleted, domain.PaymentPaid},
+		}, domain.StatusCompleted, domain.PaymentPaid, "", "", false},
 		{"two intents, the first refunded", []domain.Event{
 			pi("s7_pi1", domain.EventPaymentSucceeded, "pi_1", at(1), 2000, 2000),
 			pi("s7_pi2", domain.EventPaymentSucceeded, "pi_2", at(2), 2000, 2000),
 			charge("s7_refund_pi1", "pi_1", at(3), 2000, 2000, 2000, true),
-		}, domain.StatusRefunded, domain.PaymentRefunded},
+		}, domain.StatusRefunded, domain.PaymentRefunded, "", "", false},
+		// The order was written with the intent of a checkout that never
+		// succeeds; another intent pays and its money moves. Whatever
+		// arrives first, the order follows the intent that succeeded.
+		{name: "written with an abandoned intent; another succeeds, is refunded", events: []domain.Event{
+			pi("s9_ok", domain.EventPaymentSucceeded, "pi_2", at(1), 2000, 2000),
+			charge("s9_refund", "pi_2", at(2), 2000, 2000, 2000, true),
+		}, status: domain.StatusRefunded, paymentStatus: domain.PaymentRefunded, intent: "pi_0", reviewChecked: true},
+		{name: "one intent fails; another succeeds, is refunded", events: []domain.Event{
+			pi("s10_failed", domain.EventPaymentFailed, "pi_1", at(1), 2000, 0),
+			pi("s10_ok", domain.EventPaymentSucceeded, "pi_2", at(2), 2000, 2000),
+			charge("s10_refund", "pi_2", at(3), 2000, 2000, 2000, true),
+		}, status: domain.StatusRefunded, paymentStatus: domain.PaymentRefunded},
+		{name: "written with an abandoned intent; another succeeds, is refunded, the refund fails", events: []domain.Event{
+			pi("s11_ok", domain.EventPaymentSucceeded, "pi_2", at(1), 2000, 2000),
+			charge("s11_refund", "pi_2", at(2), 2000, 2000, 2000, true),
+			refund("s11_refund_failed", domain.EventRefundFailed, "pi_2", at(3), "failed"),
+		}, status: domain.StatusCompleted, paymentStatus: domain.PaymentPaid, intent: "pi_0", review: domain.ReasonRefundFailed, reviewChecked: true},
+		{name: "written with an abandoned intent; another succeeds, its dispute is lost", events: []domain.Event{
+			pi("s12_ok", domain.EventPaymentSucceeded, "pi_2", at(1), 2000, 2000),
+			dispute("s12_open", domain.EventDisputeCreated, "pi_2", at(2), "needs_response"),
+			dispute("s12_lost", domain.EventDisputeClosed, "pi_2", at(3), "lost"),
+		}, status: domain.StatusRefunded, paymentStatus: domain.PaymentRefunded, intent: "pi_0"},
+		{name: "written with an abandoned intent; another succeeds, its dispute is won", events: []domain.Event{
+			pi("s13_ok", domain.EventPaymentSucceeded, "pi_2", at(1), 2000, 2000),
+			dispute("s13_open", domain.EventDisputeCreated, "pi_2", at(2), "needs_response"),
+			dispute("s13_won", domain.EventDisputeClosed, "pi_2", at(3), "won"),
+		}, status: domain.StatusCompleted, paymentStatus: domain.PaymentPaid, intent: "pi_0", reviewChecked: true},
 	}
 }
 
@@ -284,7 +318,12 @@ func TestFinalStateIndependentOfArrivalOrder(t *testing.T) {
 	for _, s := range stories() {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
-			inOrder := pendingOrder(2000)
+			start := func() domain.Order {
+				o := pendingOrder(2000)
+				o.StripePaymentIntentID = s.intent
+				return o
+			}
+			inOrder := start()
 			for _, ev := range s.events {
 				apply(t, &inOrder, ev)
 			}
@@ -292,13 +331,16 @@ func TestFinalStateIndependentOfArrivalOrder(t *testing.T) {
 				t.Fatalf("in Stripe's order: %s/%s, want %s/%s", inOrder.Status, inOrder.PaymentStatus, s.status, s.paymentStatus)
 			}
 			permutations(len(s.events), func(p []int) {
-				o := pendingOrder(2000)
+				o := start()
 				for _, i := range p {
 					apply(t, &o, s.events[i])
 					apply(t, &o, s.events[p[0]]) // a duplicate delivery changes nothing
 				}
 				if o.Status != s.status || o.PaymentStatus != s.paymentStatus {
 					t.Errorf("arrival order %v: %s/%s, want %s/%s; timeline %v", p, o.Status, o.PaymentStatus, s.status, s.paymentStatus, types(o))
+				}
+				if s.reviewChecked && (o.RequiresReview != (s.review != "") || o.ReviewReason != s.review) {
+					t.Errorf("arrival order %v: requiresReview %v (%q), want reason %q; timeline %v", p, o.RequiresReview, o.ReviewReason, s.review, types(o))
 				}
 				seen := map[string]string{}
 				for _, e := range o.Timeline {
@@ -325,8 +367,13 @@ func TestStaleRefundAfterItsFailureDoesNotRefund(t *testing.T) {
 	if o.Status != domain.StatusCompleted {
 		t.Fatalf("status %s, want completed", o.Status)
 	}
-	if last := o.Timeline[len(o.Timeline)-1]; last.Type != domain.EntryRefundFull || last.Meta["superseded"] != true {
-		t.Fatalf("stale refund's entry = %+v, want refund_full marked superseded", last)
+	if e := o.Timeline[len(o.Timeline)-2]; e.Type != domain.EntryRefundFull || e.Meta["superseded"] != true {
+		t.Fatalf("stale refund's entry = %+v, want refund_full marked superseded", e)
+	}
+	// As in Stripe's order (refunded, then the failure reinstates it), the
+	// failed refund is flagged for a person to look at.
+	if !o.RequiresReview || o.ReviewReason != domain.ReasonRefundFailed {
+		t.Fatalf("requiresReview %v (%q), want refund_failed", o.RequiresReview, o.ReviewReason)
 	}
 	// A new refund after the failure does refund.
 	apply(t, &o, charge("evt_refund_again", "pi_a", now, 2000, 2000, 2000, true))

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -280,6 +281,10 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 		} else if reason := FraudCheck(*o, ev.Object); reason != "" {
 			o.flag(c, at, reason)
 		}
+		// A pending or cancelled order whose recorded intent never
+		// succeeded takes this one; what its refunds and disputes did
+		// before it succeeded was kept as other_payment, and counts now.
+		o.countRecordedMoney(c, at, ev.PaymentIntentID())
 		return true, nil
 	case RecordRefundTime:
 		o.setClock(clockRefund, ev.Created)
@@ -351,10 +356,18 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 		if o.moneyMoves(ev, clockRefund) {
 			o.Status, o.PaymentStatus = StatusRefunded, PaymentRefunded
 			o.adoptCharge(ev)
-		} else {
-			meta["superseded"] = true
+			o.appendEntry(c, at, EntryRefundFull, meta)
+			return true, nil
 		}
+		meta["superseded"] = true
 		o.appendEntry(c, at, EntryRefundFull, meta)
+		if o.Status != StatusRefunded && !o.RequiresReview {
+			// A newer failure of this refund was applied first: in Stripe's
+			// order the refund, then its failure, would have flagged the
+			// order (refunded → completed, requiresReview refund_failed), so
+			// it is flagged now and the flag does not depend on arrival.
+			o.flag(c, at, ReasonRefundFailed)
+		}
 		return true, nil
 	case IgnorePartialRefund:
 		o.appendEntry(c, at, EntryRefundPartialIgnored, map[string]any{
@@ -597,24 +610,76 @@ func (o *Order) takeOlderPayment(c Change, at time.Time, pi, charge string, crea
 	delete(o.StripeClock, clockRefund)
 	delete(o.StripeClock, clockDispute)
 	delete(o.StripeClock, clockAdopted)
-	// Money of this intent recorded while it was "another payment": a full
-	// refund or a lost dispute of the order's real payment refunds it.
-	for _, e := range o.Timeline {
-		if e.Type != EntryOtherPayment || e.Meta["paymentIntentId"] != pi {
-			continue
-		}
-		switch Trigger(fmt.Sprint(e.Meta["trigger"])) {
-		case TriggerRefundFull, TriggerDisputeLost:
-			o.Status, o.PaymentStatus = StatusRefunded, PaymentRefunded
-			if t, err := time.Parse(time.RFC3339, fmt.Sprint(e.Meta["created"])); err == nil {
-				o.setClock(clockRefund, t)
-			}
-		}
-	}
+	o.countRecordedMoney(c, at, pi)
 	o.appendEntry(c, at, EntryDuplicatePayment, map[string]any{
 		"paymentIntentId": prevPI, "chargeId": prevCharge, "amount": o.Amount, "currency": o.Currency,
 		"created": prevCreated.UTC().Format(time.RFC3339), "firstPaymentIntentId": pi,
 	})
+}
+
+// countRecordedMoney makes the money of intent pi that was recorded while pi
+// was another payment than the order's (timeline other_payment entries, with
+// their row and Stripe time) count, now that pi is the order's payment: the
+// recorded refunds, refund failures and disputes are replayed in Stripe's
+// time order with the table's rules, so the order ends as it would have had
+// the success come first (SPEC §3 "Newest wins": the final status does not
+// depend on arrival order). A refund followed by a newer failure leaves the
+// payment paid and flags refund_failed; a dispute still open flags
+// dispute_opened, unless the order is flagged already. No entry is written
+// again: the other_payment entries stay the events' record.
+func (o *Order) countRecordedMoney(c Change, at time.Time, pi string) {
+	if pi == "" {
+		return
+	}
+	type recorded struct {
+		trigger Trigger
+		created time.Time
+	}
+	var money []recorded
+	for _, e := range o.Timeline {
+		if e.Type == EntryOtherPayment && e.Meta["paymentIntentId"] == pi {
+			money = append(money, recorded{Trigger(fmt.Sprint(e.Meta["trigger"])), mustTime(e.Meta["created"])})
+		}
+	}
+	if len(money) == 0 {
+		return
+	}
+	sort.SliceStable(money, func(i, j int) bool { return money[i].created.Before(money[j].created) })
+	var refunded, failedAfterRefund, disputeOpen bool
+	var refundAt, disputeAt time.Time
+	for _, m := range money {
+		switch m.trigger {
+		case TriggerRefundFull:
+			refunded, failedAfterRefund, refundAt = true, false, m.created
+		case TriggerDisputeLost:
+			refunded, failedAfterRefund, refundAt = true, false, m.created
+			disputeOpen, disputeAt = false, m.created
+		case TriggerRefundFailed:
+			if refunded {
+				refunded, failedAfterRefund = false, true
+			}
+			refundAt = m.created
+		case TriggerDisputeOpened:
+			disputeOpen, disputeAt = true, m.created
+		case TriggerDisputeWon, TriggerDisputeClosed:
+			disputeOpen, disputeAt = false, m.created
+		}
+	}
+	if !refundAt.IsZero() {
+		o.setClock(clockRefund, refundAt)
+	}
+	if !disputeAt.IsZero() {
+		o.setClock(clockDispute, disputeAt)
+	}
+	switch {
+	case refunded:
+		o.Status, o.PaymentStatus = StatusRefunded, PaymentRefunded
+	case failedAfterRefund && !o.RequiresReview:
+		o.flag(c, at, ReasonRefundFailed)
+	}
+	if disputeOpen && !o.RequiresReview {
+		o.flag(c, at, ReasonDisputeOpened)
+	}
 }
 
 // mustTime reads an RFC 3339 time kept in timeline meta; the zero time when
