@@ -197,6 +197,11 @@ func (e Event) objectKind() string {
 	return e.Object.Object
 }
 
+// AboutPaymentIntent reports whether the event's object is a PaymentIntent
+// (a success or failure), not the money of a payment (charge, refund,
+// dispute).
+func (e Event) AboutPaymentIntent() bool { return e.objectKind() == objectPaymentIntent }
+
 // PaymentIntentID is the payment intent the event is about: the object itself
 // for a PaymentIntent, its payment_intent field for a charge, refund or
 // dispute ("" when Stripe sent null, as for charges made without one).

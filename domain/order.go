@@ -134,6 +134,23 @@ type Order struct {
 	// dispute), the created time of the event that last set it, so an older
 	// event delivered late never sets it back (SPEC §3 "Newest wins").
 	StripeClock map[string]time.Time `json:"stripeClock,omitempty"`
+	// OtherPaymentIntentIDs are the intents of other payments recorded for
+	// this order (a double charge's second intent, the intent it held before
+	// an older payment took over, an intent whose money was recorded as
+	// other_payment). Refund and dispute objects carry no metadata.orderId,
+	// so their events find the order through this list (a filtered scan,
+	// announced with [orders-index-warning]) when PaymentIntentIndex, which
+	// knows only the order's own intent, cannot (SPEC §3 "Which payment").
+	OtherPaymentIntentIDs []string `json:"otherPaymentIntentIds,omitempty"`
+}
+
+// noteOtherIntent adds pi to OtherPaymentIntentIDs once; never the order's
+// own intent or "".
+func (o *Order) noteOtherIntent(pi string) {
+	if pi == "" || pi == o.StripePaymentIntentID || slices.Contains(o.OtherPaymentIntentIDs, pi) {
+		return
+	}
+	o.OtherPaymentIntentIDs = append(o.OtherPaymentIntentIDs, pi)
 }
 
 // Clone returns a deep copy, so a transition can be tried on a copy and
@@ -153,6 +170,7 @@ func (o Order) Clone() Order {
 	}
 	c.AppliedEvents = slices.Clone(o.AppliedEvents)
 	c.StripeClock = maps.Clone(o.StripeClock)
+	c.OtherPaymentIntentIDs = slices.Clone(o.OtherPaymentIntentIDs)
 	if o.PaymentFailedAt != nil {
 		t := *o.PaymentFailedAt
 		c.PaymentFailedAt = &t

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -16,8 +17,11 @@ type Filter struct {
 	PaymentIntentID string
 	// ChargeID has no index: stores answer it with a filtered scan, which
 	// callers announce with an [orders-index-warning] log (SPEC §3).
-	ChargeID       string
-	RequiresReview *bool
+	ChargeID string
+	// OtherPaymentIntentID matches an order that recorded the intent as
+	// another payment (Order.OtherPaymentIntentIDs); no index either.
+	OtherPaymentIntentID string
+	RequiresReview       *bool
 	// IndexOnly forbids the scan a store falls back to when its index
 	// cannot answer: the lookup fails instead. Hot paths that must never
 	// scan the table (the download-access check, SPEC §13) set it.
@@ -31,6 +35,7 @@ func (f Filter) Match(o Order) bool {
 		(f.SellerID == "" || o.SellerID == f.SellerID) &&
 		(f.PaymentIntentID == "" || o.StripePaymentIntentID == f.PaymentIntentID) &&
 		(f.ChargeID == "" || o.StripeChargeID == f.ChargeID) &&
+		(f.OtherPaymentIntentID == "" || slices.Contains(o.OtherPaymentIntentIDs, f.OtherPaymentIntentID)) &&
 		(f.RequiresReview == nil || o.RequiresReview == *f.RequiresReview)
 }
 

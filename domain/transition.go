@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -318,8 +319,10 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 			"amount": ev.AmountReceived(), "currency": ev.Object.Currency,
 			"created": ev.Created.UTC().Format(time.RFC3339),
 		})
+		o.noteOtherIntent(ev.PaymentIntentID())
 		return true, nil
 	case NoteOtherPayment:
+		o.noteOtherIntent(ev.PaymentIntentID())
 		// The row the event would have taken and its time are kept, so
 		// that if this intent turns out to be the order's first payment
 		// (takeOlderPayment) its money can still count.
@@ -600,6 +603,8 @@ func (o *Order) takeOlderPayment(c Change, at time.Time, pi, charge string, crea
 	prevPI, prevCharge := o.StripePaymentIntentID, o.StripeChargeID
 	prevCreated := o.StripeClock[clockPayment]
 	o.StripePaymentIntentID, o.StripeChargeID = pi, charge
+	o.OtherPaymentIntentIDs = slices.DeleteFunc(o.OtherPaymentIntentIDs, func(id string) bool { return id == pi })
+	o.noteOtherIntent(prevPI)
 	o.setClock(clockPayment, created)
 	o.setClock(clockCharge, created)
 	_, refundSet := o.StripeClock[clockRefund]

@@ -21,10 +21,11 @@ func TestProcessBatchFIFOPartialFailure(t *testing.T) {
 	b := setup(t)
 	b.createOrder(t, "ord_a", "pi_a", nil)
 	b.createOrder(t, "ord_b", "pi_b", nil)
-	// A2 is about an order that does not exist yet: a transient failure.
-	// A3 would refund ord_a; it must not run once A2 failed.
+	// A2 is about an order that does not exist yet (neither its
+	// metadata.orderId nor its payment intent names one): a transient
+	// failure. A3 would refund ord_a; it must not run once A2 failed.
 	a1 := message(t, "a1", fixture(t, "payment_intent.succeeded.json", "a", "ord_a", "pi_a"), "A")
-	a2 := message(t, "a2", fixture(t, "payment_intent.payment_failed.json", "a_missing", "ord_missing", "pi_a"), "A")
+	a2 := message(t, "a2", fixture(t, "payment_intent.payment_failed.json", "a_missing", "ord_missing", "pi_a_missing"), "A")
 	a3 := message(t, "a3", fixture(t, "charge.refunded.json", "a", "ord_a", "pi_a"), "A")
 	b1 := message(t, "b1", fixture(t, "payment_intent.succeeded.json", "b", "ord_b", "pi_b"), "B")
 	b2 := message(t, "b2", fixture(t, "charge.refunded.json", "b", "ord_b", "pi_b"), "B")

@@ -1,6 +1,7 @@
 package workers_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/orderflow/orderflow/domain"
@@ -36,5 +37,81 @@ func TestDisputeWithoutIntentIsFoundByItsCharge(t *testing.T) {
 	}
 	if n := b.logs.FilterMessageSnippet("[orders-index-warning]").Len(); n != 1 {
 		t.Fatalf("%d [orders-index-warning] lines, want 1", n)
+	}
+}
+
+// A double charge refunded in Stripe, as the playbook says to: the refund
+// failure and the dispute of the second intent carry no metadata.orderId and
+// PaymentIntentIndex knows only the order's own intent, so they are found
+// through the intents the order recorded as other payments (a filtered scan,
+// logged) and get their other_payment entries instead of dead-lettering.
+func TestMoneyOfADuplicatePaymentFindsItsOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.createOrder(t, "ord_d", "", nil)
+	b.createOrder(t, "ord_bystander", "pi_bystander", nil)
+	// One after the other: the fixtures share a created time, so the first
+	// applied is the order's payment.
+	for _, m := range []domain.Message{
+		message(t, "m1", fixture(t, "payment_intent.succeeded.json", "d1", "ord_d", "pi_d1"), ""),
+		message(t, "m2", fixture(t, "payment_intent.succeeded.json", "d2", "ord_d", "pi_d2"), ""),
+	} {
+		if failed := b.disp.ProcessBatch(b.ctx, []domain.Message{m}); len(failed) != 0 {
+			t.Fatalf("failed: %v", failed)
+		}
+	}
+	msgs := []domain.Message{}
+	if o := b.order(t, "ord_d"); len(o.OtherPaymentIntentIDs) != 1 || o.OtherPaymentIntentIDs[0] != "pi_d2" {
+		t.Fatalf("otherPaymentIntentIds = %v, want [pi_d2] after the double charge", o.OtherPaymentIntentIDs)
+	}
+	msgs = []domain.Message{
+		message(t, "m3", fixture(t, "2025-03-31.basil/refund.failed.json", "d3", "ord_unused", "pi_d2"), ""),
+		message(t, "m4", fixture(t, "2025-03-31.basil/charge.dispute.created.json", "d4", "ord_unused", "pi_d2"), ""),
+	}
+	for _, m := range msgs {
+		ev, err := domain.ParseEvent(m.Body)
+		if err != nil || ev.OrderID() != "" {
+			t.Fatalf("test event %s: metadata.orderId %q, %v; want none", m.ID, ev.OrderID(), err)
+		}
+	}
+	if failed := b.disp.ProcessBatch(b.ctx, msgs); len(failed) != 0 {
+		t.Fatalf("failed: %v (the duplicate's money must find its order)", failed)
+	}
+	o := b.order(t, "ord_d")
+	if got := timelineTypes(o); !slices.Equal(got, []string{domain.EntryPaymentSucceeded, domain.EntryDuplicatePayment, domain.EntryOtherPayment, domain.EntryOtherPayment}) {
+		t.Fatalf("ord_d timeline = %v", got)
+	}
+	if o.Status != domain.StatusCompleted || o.PaymentStatus != domain.PaymentPaid || o.RequiresReview || o.StripePaymentIntentID != "pi_d1" {
+		t.Fatalf("ord_d = %s/%s review %v intent %s: the other payment's money changed it", o.Status, o.PaymentStatus, o.RequiresReview, o.StripePaymentIntentID)
+	}
+	if n := b.logs.FilterMessageSnippet("[orders-index-warning]").Len(); n != 2 {
+		t.Errorf("%d [orders-index-warning] lines, want 2 (one scan per event)", n)
+	}
+	if other := b.order(t, "ord_bystander"); len(other.Timeline) != 0 {
+		t.Fatalf("another order changed: %v", timelineTypes(other))
+	}
+}
+
+// SPEC §3: metadata.orderId, else the payment intent. An event whose
+// metadata.orderId names no order (a display number, say) is applied to the
+// order that holds its payment intent instead of waiting for ever.
+func TestMetadataOrderIDOfNoOrderFallsBackToTheIntent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.createOrder(t, "ord_z", "pi_z", nil)
+	m := message(t, "m1", fixture(t, "payment_intent.succeeded.json", "z", "ORD-Z-display", "pi_z"), "")
+	if failed := b.disp.ProcessBatch(b.ctx, []domain.Message{m}); len(failed) != 0 {
+		t.Fatalf("failed: %v", failed)
+	}
+	if o := b.order(t, "ord_z"); o.Status != domain.StatusCompleted || len(o.Timeline) != 1 {
+		t.Fatalf("ord_z = %s %v, want completed by the event", o.Status, timelineTypes(o))
+	}
+	if n := b.logs.FilterMessage("metadata.orderId names no order; applying the event to the order of its payment").Len(); n != 1 {
+		t.Errorf("%d warning lines, want 1", n)
+	}
+	// Neither names an order: not yet, as before.
+	m2 := message(t, "m2", fixture(t, "payment_intent.succeeded.json", "y", "ORD-Y-display", "pi_y"), "")
+	if failed := b.disp.ProcessBatch(b.ctx, []domain.Message{m2}); !slices.Equal(failed, []string{"m2"}) {
+		t.Fatalf("failed = %v, want [m2]", failed)
 	}
 }

@@ -44,18 +44,32 @@ func (h *Stripe) Handle(ctx context.Context, msg domain.Message) error {
 	if err != nil {
 		return err
 	}
-	noteOrder(ctx, orderID)
-	log = log.With(zap.String(logging.FieldOrderID, orderID))
 
 	var wasFlagged bool
 	var effect domain.Effect
-	o, changed, err := domain.Update(ctx, h.deps.Store, h.deps.Clock, orderID, ev.ID, func(o *domain.Order) (bool, error) {
-		wasFlagged = o.RequiresReview
-		var changed bool
-		var err error
-		effect, changed, err = domain.ApplyEffect(o, domain.Change{Trigger: trigger, Event: &ev, Actor: domain.ActorStripe, At: h.deps.Clock.Now()})
-		return changed, err
-	})
+	update := func(orderID string) (domain.Order, bool, error) {
+		return domain.Update(ctx, h.deps.Store, h.deps.Clock, orderID, ev.ID, func(o *domain.Order) (bool, error) {
+			wasFlagged = o.RequiresReview
+			var changed bool
+			var err error
+			effect, changed, err = domain.ApplyEffect(o, domain.Change{Trigger: trigger, Event: &ev, Actor: domain.ActorStripe, At: h.deps.Clock.Now()})
+			return changed, err
+		})
+	}
+	o, changed, err := update(orderID)
+	if errors.Is(err, domain.ErrNotFound) && ev.OrderID() != "" {
+		// metadata.orderId names no order (a display id, or one not
+		// written yet): the payment intent may still name one (SPEC §3:
+		// "metadata.orderId, else the payment intent").
+		if byPayment, ferr := h.findByPayment(ctx, log, ev); ferr == nil && byPayment != orderID {
+			log.Warn("metadata.orderId names no order; applying the event to the order of its payment",
+				zap.String("metadataOrderId", orderID), zap.String(logging.FieldOrderID, byPayment))
+			orderID = byPayment
+			o, changed, err = update(orderID)
+		}
+	}
+	noteOrder(ctx, orderID)
+	log = log.With(zap.String(logging.FieldOrderID, orderID))
 	switch {
 	case errors.Is(err, domain.ErrAlreadyApplied):
 		log.Debug("event already applied")
@@ -93,39 +107,61 @@ func (h *Stripe) Handle(ctx context.Context, msg domain.Message) error {
 }
 
 // findOrder resolves the order an event is about (SPEC §3): metadata.orderId,
-// else the payment intent through PaymentIntentIndex, else (a dispute or
-// refund of a charge made without an intent) the charge by a filtered scan.
-// No order is domain.NotYet: the checkout may not have written it yet, and
-// an operator can `orders link-payment-intent` and redrive.
+// else its payment (findByPayment).
 func (h *Stripe) findOrder(ctx context.Context, log *zap.Logger, ev domain.Event) (string, error) {
 	if id := ev.OrderID(); id != "" {
 		return id, nil
 	}
-	var f domain.Filter
-	switch pi, ch := ev.PaymentIntentID(), ev.ChargeID(); {
+	return h.findByPayment(ctx, log, ev)
+}
+
+// findByPayment finds the order of the event's payment: the payment intent
+// through PaymentIntentIndex; for the money of a payment (a refund, refund
+// failure, dispute or charge, whose objects carry no metadata.orderId) whose
+// intent no order holds, the order that recorded the intent as another
+// payment (a double charge refunded in Stripe, as the playbook says to);
+// for a charge made without an intent, the charge. The last two are filtered
+// scans, logged with IndexWarning. No order is domain.NotYet: the checkout
+// may not have written it yet, and an operator can `orders
+// link-payment-intent` and redrive.
+func (h *Stripe) findByPayment(ctx context.Context, log *zap.Logger, ev domain.Event) (string, error) {
+	pi, ch := ev.PaymentIntentID(), ev.ChargeID()
+	var tries []domain.Filter
+	switch {
 	case pi != "":
-		f.PaymentIntentID = pi
+		tries = append(tries, domain.Filter{PaymentIntentID: pi})
+		if !ev.AboutPaymentIntent() {
+			tries = append(tries, domain.Filter{OtherPaymentIntentID: pi})
+		}
 	case ch != "":
-		f.ChargeID = ch
-		log.Warn(IndexWarning+" no index on stripeChargeId: finding the order of charge "+ch+" by a filtered scan",
-			zap.String("chargeId", ch))
+		tries = append(tries, domain.Filter{ChargeID: ch})
 	default:
 		return "", domain.Permanentf("%w: event %s has neither metadata.orderId, a payment intent nor a charge", domain.ErrInvalid, ev.ID)
 	}
-	var found string
-	err := h.deps.Store.List(ctx, f, func(o domain.Order) error {
-		found = o.ID
-		return errStop
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return "", fmt.Errorf("event %s: find its order: %w", ev.ID, err)
-	}
-	if found == "" {
-		what := "payment intent " + f.PaymentIntentID
-		if f.ChargeID != "" {
-			what = "charge " + f.ChargeID
+	for _, f := range tries {
+		switch {
+		case f.ChargeID != "":
+			log.Warn(IndexWarning+" no index on stripeChargeId: finding the order of charge "+ch+" by a filtered scan",
+				zap.String("chargeId", ch))
+		case f.OtherPaymentIntentID != "":
+			log.Warn(IndexWarning+" no order has payment intent "+pi+" as its payment: finding the order that recorded it as another payment by a filtered scan",
+				zap.String("paymentIntentId", pi))
 		}
-		return "", domain.NotYet(fmt.Errorf("event %s: no order has %s (link it with `orderflow orders link-payment-intent`, then redrive): %w", ev.ID, what, domain.ErrNotFound))
+		var found string
+		err := h.deps.Store.List(ctx, f, func(o domain.Order) error {
+			found = o.ID
+			return errStop
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return "", fmt.Errorf("event %s: find its order: %w", ev.ID, err)
+		}
+		if found != "" {
+			return found, nil
+		}
 	}
-	return found, nil
+	what := "payment intent " + pi
+	if pi == "" {
+		what = "charge " + ch
+	}
+	return "", domain.NotYet(fmt.Errorf("event %s: no order has %s (link it with `orderflow orders link-payment-intent`, then redrive): %w", ev.ID, what, domain.ErrNotFound))
 }

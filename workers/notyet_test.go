@@ -123,19 +123,22 @@ func TestRunReturnsNotYetWithGrowingDelay(t *testing.T) {
 	b.createOrder(t, "ord_late", "pi_late", nil)
 	d := b.dispatcher(t, nil)
 	const notYet = 25
-	send := func(body []byte) {
+	sendIn := func(body []byte, group string) {
 		t.Helper()
-		if _, err := b.events.Send(b.ctx, outgoing(t, body)); err != nil {
+		m := message(t, "", body, group)
+		if _, err := b.events.Send(b.ctx, domain.OutgoingMessage{Body: m.Body, GroupID: m.GroupID, DedupID: m.DedupID, Attributes: m.Attributes}); err != nil {
 			t.Fatalf("send: %v", err)
 		}
 	}
+	send := func(body []byte) { t.Helper(); sendIn(body, "") }
 	for _, body := range notYetBodies(t, notYet) {
 		send(body)
 	}
-	// Group pi_late: an event whose order id is not written yet, then one
-	// for the order that exists; the first moves behind the second, which
-	// applies at once (a payment's final state does not depend on order).
-	send(fixture(t, "payment_intent.payment_failed.json", "late1", "ord_late_missing", "pi_late"))
+	// Group pi_late: an event whose order is not written yet (neither its
+	// order id nor its intent names one), then one for the order that
+	// exists; the first moves behind the second, which applies at once (a
+	// payment's final state does not depend on order).
+	sendIn(fixture(t, "payment_intent.payment_failed.json", "late1", "ord_late_missing", "pi_late_missing"), "pi_late")
 	send(fixture(t, "payment_intent.succeeded.json", "late2", "ord_late", "pi_late"))
 	send(fixture(t, "payment_intent.succeeded.json", "ok", "ord_ok", "pi_ok"))
 
@@ -200,7 +203,7 @@ func TestRunReturnsNotYetWithGrowingDelay(t *testing.T) {
 	}
 
 	// Once its order exists, the moved event applies too.
-	b.createOrder(t, "ord_late_missing", "pi_late", nil)
+	b.createOrder(t, "ord_late_missing", "pi_late_missing", nil)
 	b.clock.Advance(time.Hour)
 	ctx, cancel := context.WithCancel(b.ctx)
 	done := make(chan error, 1)
@@ -254,9 +257,9 @@ func TestHandleSQSMovesNotYetBehindItsGroup(t *testing.T) {
 					c.Events = failingSend{b.events}
 				}
 			})
-			late1 := fixture(t, "payment_intent.payment_failed.json", "late1", "ord_late_missing", "pi_late")
+			late1 := fixture(t, "payment_intent.payment_failed.json", "late1", "ord_late_missing", "pi_late_missing")
 			records := []string{
-				stripeRecord(t, "late1", late1),
+				stripeRecordIn(t, "late1", late1, "pi_late"),
 				stripeRecord(t, "alone", fixture(t, "payment_intent.succeeded.json", "alone", "ord_alone", "pi_alone")),
 				stripeRecord(t, "late2", fixture(t, "payment_intent.succeeded.json", "late2", "ord_late", "pi_late")),
 			}

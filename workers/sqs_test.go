@@ -76,6 +76,14 @@ func stripeRecord(t *testing.T, id string, body []byte) string {
 	return sqsRecord(t, id, body, m.GroupID, m.DedupID, m.Attributes)
 }
 
+// stripeRecordIn is stripeRecord in message group group, for an event that
+// must share a group with events of another payment intent.
+func stripeRecordIn(t *testing.T, id string, body []byte, group string) string {
+	t.Helper()
+	m := message(t, id, body, group)
+	return sqsRecord(t, id, body, m.GroupID, m.DedupID, m.Attributes)
+}
+
 func failures(resp events.SQSEventResponse) []string {
 	ids := make([]string, len(resp.BatchItemFailures))
 	for i, f := range resp.BatchItemFailures {
@@ -127,7 +135,7 @@ func TestHandleSQSReportsFIFOBatchItemFailures(t *testing.T) {
 		stripeRecord(t, "a1", fixture(t, "payment_intent.succeeded.json", "a", "ord_a", "pi_a")),
 		stripeRecord(t, "b1", fixture(t, "payment_intent.succeeded.json", "b", "ord_b", "pi_b")),
 		// Its order does not exist yet: a transient failure that blocks group pi_a.
-		stripeRecord(t, "a2", fixture(t, "payment_intent.payment_failed.json", "a_missing", "ord_missing", "pi_a")),
+		stripeRecordIn(t, "a2", fixture(t, "payment_intent.payment_failed.json", "a_missing", "ord_missing", "pi_a_missing"), "pi_a"),
 		stripeRecord(t, "a3", fixture(t, "charge.refunded.json", "a", "ord_a", "pi_a")),
 		stripeRecord(t, "b2", fixture(t, "charge.refunded.json", "b", "ord_b", "pi_b")),
 	)

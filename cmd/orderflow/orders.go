@@ -220,6 +220,9 @@ func checkNewOrder(o domain.Order) error {
 	if len(o.StripeClock) > 0 {
 		problems = append(problems, "stripeClock is written by orderflow")
 	}
+	if len(o.OtherPaymentIntentIDs) > 0 {
+		problems = append(problems, "otherPaymentIntentIds is written by orderflow")
+	}
 	if !o.UpdatedAt.IsZero() {
 		problems = append(problems, "updatedAt is written by orderflow")
 	}

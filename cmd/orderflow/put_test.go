@@ -69,6 +69,7 @@ func TestOrdersPutRefusesServerOwnedFields(t *testing.T) {
 	for _, tc := range []struct{ extra, want string }{
 		{`"appliedEvents":["evt_1"]`, "appliedEvents is written by orderflow"},
 		{`"version":99`, "version is written by orderflow"},
+		{`"otherPaymentIntentIds":["pi_x"]`, "otherPaymentIntentIds is written by orderflow"},
 		{`"status":"refunded","paymentStatus":"pending"`, "a pair no transition produces"},
 		{`"requiresReview":true`, "requiresReview needs a reviewReason"},
 		{`"stripePaymentIntentId":"ch_notpi"`, "not a Stripe payment intent id"},

@@ -162,7 +162,9 @@ func TestWorkerFunction(t *testing.T) {
 				stripeRecord(t, "a1", fixture(t, "payment_intent.succeeded.json", "a", "ord_a", "pi_a")),
 				stripeRecord(t, "b1", fixture(t, "payment_intent.succeeded.json", "b", "ord_b", "pi_b")),
 				stripeRecord(t, "u1", fixture(t, "customer.created.json", "u", "ord_u", "pi_u")),
-				stripeRecord(t, "a2", fixture(t, "payment_intent.payment_failed.json", "a_missing", "ord_missing", "pi_a")),
+				// In group pi_a, but neither its order id nor its intent names an order.
+				record(t, "a2", fixture(t, "payment_intent.payment_failed.json", "a_missing", "ord_missing", "pi_a_missing"), "pi_a", "evt_a_missing_payment_failed",
+					map[string]string{domain.AttrEventType: "payment_intent.payment_failed", domain.AttrEventID: "evt_a_missing_payment_failed", domain.AttrSource: domain.SourceWebhook}),
 				stripeRecord(t, "a3", fixture(t, "charge.refunded.json", "a", "ord_a", "pi_a")),
 				stripeRecord(t, "b2", fixture(t, "charge.refunded.json", "b", "ord_b", "pi_b")),
 			)

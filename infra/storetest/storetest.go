@@ -449,7 +449,7 @@ func testList(t *testing.T, s domain.Store) {
 	ctx := ctxFor(t)
 	userA, userB := uid("usr"), uid("usr")
 	sellerA, sellerB := uid("sel"), uid("sel")
-	piA := uid("pi")
+	piA, piDouble := uid("pi"), uid("pi")
 	type spec struct {
 		key            string
 		user, seller   string
@@ -472,6 +472,11 @@ func testList(t *testing.T, s domain.Store) {
 		o.UserID, o.SellerID, o.Status, o.StripePaymentIntentID, o.RequiresReview = sp.user, sp.seller, sp.status, sp.pi, sp.requiresReview
 		if sp.requiresReview {
 			o.ReviewReason = domain.ReasonAmountMismatch
+		}
+		if sp.key == "b1" {
+			// b1 recorded piA's double as another payment (a filtered
+			// scan on every backend: no index holds it).
+			o.OtherPaymentIntentIDs = []string{piDouble, uid("pi")}
 		}
 		mustCreate(ctx, t, s, o)
 		ids[sp.key], keys[o.ID] = o.ID, sp.key
@@ -500,6 +505,8 @@ func testList(t *testing.T, s domain.Store) {
 		{"user not flagged", domain.Filter{UserID: userA, RequiresReview: &no}, []string{"a1", "a3"}},
 		{"seller flagged", domain.Filter{SellerID: sellerA, RequiresReview: &yes}, []string{"a2", "b1"}},
 		{"payment intent of another user", domain.Filter{PaymentIntentID: piA, UserID: userB}, nil},
+		{"other payment intent", domain.Filter{OtherPaymentIntentID: piDouble}, []string{"b1"}},
+		{"other payment intent, not the order's own", domain.Filter{OtherPaymentIntentID: piA}, nil},
 		{"unknown user", domain.Filter{UserID: uid("usr")}, nil},
 		{"everything", domain.Filter{}, []string{"a1", "a2", "a3", "b1", "b2", "b3"}},
 	}
