@@ -334,6 +334,7 @@ const (
 	codeForbidden        = "forbidden"
 	codeNotFound         = "not_found"
 	codeUnavailable      = "unavailable"
+	codeNotConfigured    = "not_configured"
 	codeNotImplemented   = "not_implemented"
 	codeNotFlagged       = "not_flagged"
 	codeAlreadyRefunded  = "already_refunded"
@@ -363,6 +364,10 @@ func classify(err error) (status int, code, message string) {
 		return http.StatusNotFound, codeNotFound, err.Error()
 	case errors.Is(err, domain.ErrInvalid):
 		return http.StatusBadRequest, codeBadRequest, err.Error()
+	case errors.Is(err, domain.ErrNotConfigured):
+		// Still 503 (SPEC §12's statuses), but saying what to set rather
+		// than "retry later": a retry cannot help until someone does.
+		return http.StatusServiceUnavailable, codeNotConfigured, err.Error()
 	}
 	return http.StatusServiceUnavailable, codeUnavailable, "the backend cannot answer now; retry later"
 }

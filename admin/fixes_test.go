@@ -11,6 +11,7 @@ import (
 	"github.com/orderflow/orderflow/admin"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/infra/emulator"
+	"github.com/orderflow/orderflow/workers"
 )
 
 func paidOrder(o *domain.Order) {
@@ -214,5 +215,30 @@ func TestConsoleSignOutEndsTheSession(t *testing.T) {
 	// Signing in again opens a new session.
 	if queue := br.signIn(b.operator); !strings.Contains(queue, "ord_flag") {
 		t.Errorf("sign in after sign-out: no queue")
+	}
+}
+
+// TestRefundWithoutAStripeKeySaysWhatToSet: a deployment without a Stripe
+// secret key answers a refund with 503 not_configured naming the settings,
+// not "retry later" (a retry cannot help), and changes nothing.
+func TestRefundWithoutAStripeKeySaysWhatToSet(t *testing.T) {
+	t.Parallel()
+	var store domain.Store
+	b := setup(t, emulator.SQLiteEnv(t), nil, func(c *admin.Config) {
+		store = c.Store
+		c.Refunder = workers.RefundRequester{Store: c.Store} // no Stripe client
+	})
+	b.order("ord_paid", paidOrder)
+	r := b.do(http.MethodPost, "/admin/v1/orders/ord_paid/refund", b.operator, "")
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	r.json(t, &e)
+	if r.status != http.StatusServiceUnavailable || e.Error.Code != "not_configured" || !strings.Contains(e.Error.Message, "STRIPE_SECRET_ARN") {
+		t.Fatalf("refund without a Stripe key = %d %+v, want 503 not_configured naming STRIPE_SECRET_ARN", r.status, e.Error)
+	}
+	o, err := store.Get(context.Background(), "ord_paid")
+	if err != nil || len(o.Timeline) != 0 {
+		t.Fatalf("order after the refused refund: %v entries, %v; want unchanged", len(o.Timeline), err)
 	}
 }

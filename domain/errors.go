@@ -30,6 +30,10 @@ var (
 	ErrMessageTooLarge = errors.New("message too large for the queue")
 	// ErrInvalid means the input is malformed; retrying it cannot help.
 	ErrInvalid = errors.New("invalid input")
+	// ErrNotConfigured: the action needs a setting this deployment lacks
+	// (a Stripe secret key for refunds and replays); retrying cannot help
+	// until an operator sets it.
+	ErrNotConfigured = errors.New("not configured")
 )
 
 // permanentError marks an error that no retry can fix (a malformed message, an

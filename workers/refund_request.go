@@ -46,7 +46,7 @@ func (r RefundRequester) Refund(ctx context.Context, orderID, actorID, reason st
 		return domain.Order{}, fmt.Errorf("%w: refund reason %q: want one of %s", domain.ErrInvalid, reason, strings.Join(stripeapi.RefundReasons, ", "))
 	}
 	if r.Stripe == nil {
-		return domain.Order{}, errors.New("refund: no Stripe client configured")
+		return domain.Order{}, fmt.Errorf("refund: %w: no Stripe client (set STRIPE_SECRET_KEY or STRIPE_SECRET_ARN)", domain.ErrNotConfigured)
 	}
 	clock := r.Clock
 	if clock == nil {

@@ -89,7 +89,7 @@ func (c *Client) api(ctx context.Context) (*client.API, string, error) {
 		return nil, "", fmt.Errorf("stripe secret key: %w", err)
 	}
 	if key == "" {
-		return nil, "", errors.New("no Stripe secret key: set STRIPE_SECRET_KEY or STRIPE_SECRET_ARN")
+		return nil, "", fmt.Errorf("%w: no Stripe secret key: set STRIPE_SECRET_KEY or STRIPE_SECRET_ARN", domain.ErrNotConfigured)
 	}
 	return client.New(key, &stripe.Backends{API: c.backend, Connect: c.backend, Uploads: c.backend}), key, nil
 }
