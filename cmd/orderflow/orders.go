@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +53,10 @@ func (a *app) ordersPutCommand() *cobra.Command {
 			o, err = domain.NewOrder(o, a.clock.Now())
 			if err != nil {
 				return err
+			}
+			if raw, err := json.Marshal(o); err == nil && len(raw) > maxNewOrderBytes {
+				return fmt.Errorf("%s: %w: the order is %d bytes, more than %d: DynamoDB items stop at 400 KB, and orderflow appends timeline entries to it (trim its timeline)",
+					inputName(file), domain.ErrInvalid, len(raw), maxNewOrderBytes)
 			}
 			be, err := a.open(cmd.Context(), backend.Parts{Store: true})
 			if err != nil {
@@ -202,6 +207,11 @@ func (a *app) ordersMarkRefundedCommand() *cobra.Command {
 	return a.operatorCommand("mark-refunded", "Record a refund made outside Stripe webhooks (playbook §4)",
 		"  orderflow orders mark-refunded ord_123 --actor adm_42", workers.Operator.MarkRefunded)
 }
+
+// maxNewOrderBytes bounds an order written by `orders put` (as JSON): DynamoDB
+// refuses items over 400 KB, so without it one backend would take an import
+// the other refuses, and room is kept for the entries Stripe events add.
+const maxNewOrderBytes = 300 << 10
 
 // checkNewOrder refuses what only orderflow itself may write into a new
 // order (the events it applied, its version and clocks: a preset

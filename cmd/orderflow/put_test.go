@@ -70,6 +70,7 @@ func TestOrdersPutRefusesServerOwnedFields(t *testing.T) {
 		{`"appliedEvents":["evt_1"]`, "appliedEvents is written by orderflow"},
 		{`"version":99`, "version is written by orderflow"},
 		{`"otherPaymentIntentIds":["pi_x"]`, "otherPaymentIntentIds is written by orderflow"},
+		{`"timeline":[{"type":"imported","at":"2024-01-01T00:00:00Z","meta":{"note":"` + strings.Repeat("x", 500<<10) + `"}}]`, "DynamoDB items stop at 400 KB"},
 		{`"status":"refunded","paymentStatus":"pending"`, "a pair no transition produces"},
 		{`"requiresReview":true`, "requiresReview needs a reviewReason"},
 		{`"stripePaymentIntentId":"ch_notpi"`, "not a Stripe payment intent id"},
