@@ -63,7 +63,8 @@ func refund(id, typ, intent string, created time.Time, status string) domain.Eve
 
 func dispute(id, typ, intent string, created time.Time, status string) domain.Event {
 	return domain.Event{ID: id, Type: typ, Created: created, Object: domain.EventObject{
-		ID: "du_" + id, Object: "dispute", Amount: 2000, Currency: "usd", Status: status, Reason: "fraudulent",
+		// One dispute per payment, as in Stripe: its events share the id.
+		ID: "du_of_" + intent, Object: "dispute", Amount: 2000, Currency: "usd", Status: status, Reason: "fraudulent",
 		PaymentIntent: domain.Expandable(intent), Charge: domain.Expandable("ch_of_" + intent), Metadata: map[string]string{},
 	}}
 }
@@ -160,7 +161,7 @@ func TestRefundFailureAndDisputes(t *testing.T) {
 		t.Fatalf("dispute opened: review=%v %q, want dispute_opened", o.RequiresReview, o.ReviewReason)
 	}
 	meta := o.Timeline[len(o.Timeline)-2].Meta
-	if meta["disputeId"] != "du_evt_dispute" || meta["reason"] != "fraudulent" || meta["amount"] != int64(2000) {
+	if meta["disputeId"] != "du_of_pi_a" || meta["reason"] != "fraudulent" || meta["amount"] != int64(2000) {
 		t.Fatalf("dispute_opened meta = %v (the dispute id, not the charge)", meta)
 	}
 	apply(t, &o, dispute("evt_won", domain.EventDisputeClosed, "pi_a", now.Add(-20*time.Minute), "won"))
@@ -225,12 +226,12 @@ func stories() []story {
 			pi("s2_ok", domain.EventPaymentSucceeded, "pi_a", at(1), 2000, 2000),
 			dispute("s2_open", domain.EventDisputeCreated, "pi_a", at(2), "needs_response"),
 			dispute("s2_won", domain.EventDisputeClosed, "pi_a", at(3), "won"),
-		}, domain.StatusCompleted, domain.PaymentPaid, "", "", false},
+		}, domain.StatusCompleted, domain.PaymentPaid, "", "", true},
 		{"succeeded, dispute opened, lost", []domain.Event{
 			pi("s3_ok", domain.EventPaymentSucceeded, "pi_a", at(1), 2000, 2000),
 			dispute("s3_open", domain.EventDisputeCreated, "pi_a", at(2), "needs_response"),
 			dispute("s3_lost", domain.EventDisputeClosed, "pi_a", at(3), "lost"),
-		}, domain.StatusRefunded, domain.PaymentRefunded, "", "", false},
+		}, domain.StatusRefunded, domain.PaymentRefunded, "", domain.ReasonDisputeOpened, true},
 		{"succeeded, refunded, refund failed", []domain.Event{
 			pi("s4_ok", domain.EventPaymentSucceeded, "pi_a", at(1), 2000, 2000),
 			charge("s4_refund", "pi_a", at(2), 2000, 2000, 2000, true),
@@ -278,6 +279,17 @@ func stories() []story {
 			dispute("s12_open", domain.EventDisputeCreated, "pi_2", at(2), "needs_response"),
 			dispute("s12_lost", domain.EventDisputeClosed, "pi_2", at(3), "lost"),
 		}, status: domain.StatusRefunded, paymentStatus: domain.PaymentRefunded, intent: "pi_0"},
+		{name: "two intents, the second disputed", events: []domain.Event{
+			pi("s14_pi1", domain.EventPaymentSucceeded, "pi_1", at(1), 2000, 2000),
+			pi("s14_pi2", domain.EventPaymentSucceeded, "pi_2", at(2), 2000, 2000),
+			dispute("s14_open_pi2", domain.EventDisputeCreated, "pi_2", at(3), "needs_response"),
+		}, status: domain.StatusCompleted, paymentStatus: domain.PaymentPaid, reviewChecked: true},
+		{name: "two intents, the second refunded and the refund failed", events: []domain.Event{
+			pi("s15_pi1", domain.EventPaymentSucceeded, "pi_1", at(1), 2000, 2000),
+			pi("s15_pi2", domain.EventPaymentSucceeded, "pi_2", at(2), 2000, 2000),
+			charge("s15_refund_pi2", "pi_2", at(3), 2000, 2000, 2000, true),
+			refund("s15_failed_pi2", domain.EventRefundFailed, "pi_2", at(4), "failed"),
+		}, status: domain.StatusCompleted, paymentStatus: domain.PaymentPaid, reviewChecked: true},
 		{name: "written with an abandoned intent; another succeeds, its dispute is won", events: []domain.Event{
 			pi("s13_ok", domain.EventPaymentSucceeded, "pi_2", at(1), 2000, 2000),
 			dispute("s13_open", domain.EventDisputeCreated, "pi_2", at(2), "needs_response"),

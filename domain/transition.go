@@ -268,9 +268,17 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 	case NoChange:
 		return false, nil
 	case CompletePayment, CompleteAfterCancel:
+		prevPI := o.StripePaymentIntentID
+		if _, adopted := o.StripeClock[clockAdopted]; adopted && prevPI != ev.PaymentIntentID() {
+			// The intent the order took from a refund or dispute that came
+			// first is not the one that paid: what its money did is another
+			// payment's (SPEC §3 "Which payment").
+			o.dropOtherPaymentState(c, at)
+		}
 		o.Status = StatusCompleted
 		o.PaymentStatus = PaymentPaid
 		o.StripePaymentIntentID = ev.PaymentIntentID()
+		o.noteOtherIntent(prevPI)
 		o.adoptCharge(ev)
 		o.setClock(clockPayment, ev.Created)
 		o.appendEntry(c, at, EntryPaymentSucceeded, map[string]any{
@@ -405,7 +413,14 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 			meta["superseded"] = true
 		}
 		o.appendEntry(c, at, EntryDisputeOpened, meta)
-		if effect == FlagDispute && forward && !o.RequiresReview {
+		switch {
+		case o.RequiresReview:
+		case effect == FlagDispute && forward:
+			o.flag(c, at, ReasonDisputeOpened)
+		case !forward && o.hasEntry(EntryDisputeLost, "disputeId", ev.DisputeID()):
+			// Its loss arrived first and refunded the order; in Stripe's
+			// order the opening would have flagged it and the loss kept
+			// the flag, so the flag does not depend on arrival either.
 			o.flag(c, at, ReasonDisputeOpened)
 		}
 		return true, nil
@@ -612,9 +627,9 @@ func (o *Order) takeOlderPayment(c Change, at time.Time, pi, charge string, crea
 	if o.Status == StatusRefunded && (refundSet || disputeSet) {
 		o.Status, o.PaymentStatus = StatusCompleted, PaymentPaid
 	}
-	delete(o.StripeClock, clockRefund)
-	delete(o.StripeClock, clockDispute)
-	delete(o.StripeClock, clockAdopted)
+	o.StripePaymentIntentID = prevPI // for the review_cleared entry's meta
+	o.dropOtherPaymentState(c, at)
+	o.StripePaymentIntentID = pi
 	o.countRecordedMoney(c, at, pi)
 	o.appendEntry(c, at, EntryDuplicatePayment, map[string]any{
 		"paymentIntentId": prevPI, "chargeId": prevCharge, "amount": o.Amount, "currency": o.Currency,
@@ -685,6 +700,36 @@ func (o *Order) countRecordedMoney(c Change, at time.Time, pi string) {
 	if disputeOpen && !o.RequiresReview {
 		o.flag(c, at, ReasonDisputeOpened)
 	}
+}
+
+// dropOtherPaymentState forgets the refund and dispute state the order's
+// current intent set, once that intent proves to be another payment than
+// the order's: their clocks, and a dispute_opened or refund_failed flag they
+// raised (timeline review_cleared, meta reason and paymentIntentId). The
+// caller then records the new intent, and countRecordedMoney raises a flag
+// again if the new payment's own recorded money says so.
+func (o *Order) dropOtherPaymentState(c Change, at time.Time) {
+	_, refundSet := o.StripeClock[clockRefund]
+	_, disputeSet := o.StripeClock[clockDispute]
+	if o.RequiresReview && ((o.ReviewReason == ReasonDisputeOpened && disputeSet) || (o.ReviewReason == ReasonRefundFailed && refundSet)) {
+		reason := o.ReviewReason
+		o.RequiresReview, o.ReviewReason = false, ""
+		o.appendEntry(c, at, EntryReviewCleared, map[string]any{"reason": reason, "paymentIntentId": o.StripePaymentIntentID})
+	}
+	delete(o.StripeClock, clockRefund)
+	delete(o.StripeClock, clockDispute)
+	delete(o.StripeClock, clockAdopted)
+}
+
+// hasEntry reports whether the timeline has an entry of type typ whose meta
+// key equals value.
+func (o Order) hasEntry(typ, key string, value any) bool {
+	for _, e := range o.Timeline {
+		if e.Type == typ && e.Meta[key] == value {
+			return true
+		}
+	}
+	return false
 }
 
 // mustTime reads an RFC 3339 time kept in timeline meta; the zero time when
