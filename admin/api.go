@@ -113,7 +113,10 @@ func decode(r *http.Request, v any) error {
 	if strings.TrimSpace(string(raw)) == "" {
 		return nil
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
+	// Strict as webhook bodies are read: one value (no trailing data),
+	// exact-case keys ("Force" is not "force"), none repeated. Unknown keys
+	// are ignored: an "actorId" in the body never names the actor.
+	if err := domain.DecodeStrict(raw, v); err != nil {
 		return fmt.Errorf("%w: body is not the expected JSON object: %v", domain.ErrInvalid, err)
 	}
 	return nil

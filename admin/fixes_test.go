@@ -242,3 +242,36 @@ func TestRefundWithoutAStripeKeySaysWhatToSet(t *testing.T) {
 		t.Fatalf("order after the refused refund: %v entries, %v; want unchanged", len(o.Timeline), err)
 	}
 }
+
+// TestAPIBodiesAreStrict: a body with data after its JSON value, or a key in
+// another case than the API's ("Force"), is refused with 400 and changes
+// nothing; an unknown key such as "actorId" is ignored (the actor is always
+// the token's).
+func TestAPIBodiesAreStrict(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.SQLiteEnv(t), nil)
+	b.order("ord_linked", paidOrder)
+	for _, body := range []string{
+		`{"paymentIntentId":"pi_new","force":true} {"force":false}`,
+		`{"paymentIntentId":"pi_new","Force":true}`,
+		`{"paymentIntentId":"pi_new","force":true,"force":false}`,
+	} {
+		r := b.do(http.MethodPost, "/admin/v1/orders/ord_linked/link-payment-intent", b.operator, body)
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		r.json(t, &e)
+		if r.status != http.StatusBadRequest || e.Error.Code != "bad_request" {
+			t.Errorf("body %s: %d %+v, want 400 bad_request", body, r.status, e.Error)
+		}
+	}
+	r := b.do(http.MethodPost, "/admin/v1/orders/ord_linked/link-payment-intent", b.operator, `{"paymentIntentId":"pi_new","force":true,"actorId":"someone_else"}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("link with an ignored actorId: %d %s", r.status, r.body)
+	}
+	var o domain.Order
+	r.json(t, &o)
+	if last := o.Timeline[len(o.Timeline)-1]; o.StripePaymentIntentID != "pi_new" || last.ActorID != operatorActor {
+		t.Fatalf("linked to %s by %q, want pi_new by the token's actor %s", o.StripePaymentIntentID, last.ActorID, operatorActor)
+	}
+}

@@ -62,6 +62,21 @@ func (a *app) ordersPutCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if o.StripePaymentIntentID != "" {
+				// A payment belongs to one order: with two, an event found
+				// by its intent would go to whichever the index lists first.
+				var holder string
+				err := be.Store.List(cmd.Context(), domain.Filter{PaymentIntentID: o.StripePaymentIntentID}, func(other domain.Order) error {
+					holder = other.ID
+					return errStopList
+				})
+				if err != nil && !errors.Is(err, errStopList) {
+					return err
+				}
+				if holder != "" && holder != o.ID {
+					return fmt.Errorf("%s: %w: payment intent %s is already the payment of order %s", inputName(file), domain.ErrInvalid, o.StripePaymentIntentID, holder)
+				}
+			}
 			if err := be.Store.Create(cmd.Context(), o); err != nil {
 				if errors.Is(err, domain.ErrAlreadyExists) {
 					return fmt.Errorf("order %s already exists", o.ID)
@@ -148,6 +163,13 @@ func (a *app) ordersListCommand() *cobra.Command {
   orderflow orders list --payment-intent pi_123`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// An empty value would match everything: a lookup by index
+			// turned into a listing of the whole table.
+			for _, name := range []string{"status", "user", "seller", "payment-intent"} {
+				if fl := cmd.Flags().Lookup(name); fl.Changed && strings.TrimSpace(fl.Value.String()) == "" {
+					return usagef("--%s needs a value", name)
+				}
+			}
 			if status != "" {
 				f.Status = domain.Status(status)
 				if !f.Status.Valid() {
@@ -208,6 +230,9 @@ func (a *app) ordersMarkRefundedCommand() *cobra.Command {
 		"  orderflow orders mark-refunded ord_123 --actor adm_42", workers.Operator.MarkRefunded)
 }
 
+// errStopList ends a store listing at its first order.
+var errStopList = errors.New("stop")
+
 // maxNewOrderBytes bounds an order written by `orders put` (as JSON): DynamoDB
 // refuses items over 400 KB, so without it one backend would take an import
 // the other refuses, and room is kept for the entries Stripe events add.
@@ -238,6 +263,9 @@ func checkNewOrder(o domain.Order) error {
 	}
 	if o.RequiresReview && strings.TrimSpace(o.ReviewReason) == "" {
 		problems = append(problems, "requiresReview needs a reviewReason")
+	}
+	if !o.RequiresReview && o.ReviewReason != "" {
+		problems = append(problems, "reviewReason needs requiresReview")
 	}
 	if o.StripePaymentIntentID != "" {
 		if err := domain.CheckPaymentIntentID(o.StripePaymentIntentID); err != nil {

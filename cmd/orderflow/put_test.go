@@ -73,6 +73,7 @@ func TestOrdersPutRefusesServerOwnedFields(t *testing.T) {
 		{`"timeline":[{"type":"imported","at":"2024-01-01T00:00:00Z","meta":{"note":"` + strings.Repeat("x", 500<<10) + `"}}]`, "DynamoDB items stop at 400 KB"},
 		{`"status":"refunded","paymentStatus":"pending"`, "a pair no transition produces"},
 		{`"requiresReview":true`, "requiresReview needs a reviewReason"},
+		{`"reviewReason":"amount_mismatch"`, "reviewReason needs requiresReview"},
 		{`"stripePaymentIntentId":"ch_notpi"`, "not a Stripe payment intent id"},
 	} {
 		body := `{"id":"ord_srv","userId":"usr_1","amount":100,"currency":"usd",` + tc.extra + `}`
@@ -83,5 +84,26 @@ func TestOrdersPutRefusesServerOwnedFields(t *testing.T) {
 	}
 	if _, errOut, code := h.cli("", "orders", "get", "ord_srv"); code == 0 {
 		t.Fatalf("a refused order was stored: %s", errOut)
+	}
+}
+
+// A payment belongs to one order: orders put refuses a second order with the
+// intent of an existing one (an event found by its intent would otherwise go
+// to whichever order the index lists first), and orders list refuses an
+// empty filter value, which would list the whole table.
+func TestOrdersPutRefusesATakenPaymentIntentAndListAnEmptyFilter(t *testing.T) {
+	h := newHarness(t)
+	h.putOrder("ord_first", "pi_shared", 1000)
+	body := `{"id":"ord_second","userId":"usr_2","amount":100,"currency":"usd","stripePaymentIntentId":"pi_shared"}`
+	_, errOut, code := h.cli(body, "orders", "put", "-f", "-")
+	if code != 1 || !strings.Contains(errOut, "payment intent pi_shared is already the payment of order ord_first") {
+		t.Fatalf("second order with pi_shared: exit %d %q", code, errOut)
+	}
+	if _, _, code := h.cli("", "orders", "get", "ord_second"); code == 0 {
+		t.Fatal("the refused order was stored")
+	}
+	_, errOut, code = h.cli("", "orders", "list", "--payment-intent", "")
+	if code == 0 || !strings.Contains(errOut, "--payment-intent needs a value") {
+		t.Fatalf("list --payment-intent \"\": exit %d %q, want a usage error", code, errOut)
 	}
 }
