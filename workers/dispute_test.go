@@ -90,6 +90,17 @@ func TestMoneyOfADuplicatePaymentFindsItsOrder(t *testing.T) {
 	if other := b.order(t, "ord_bystander"); len(other.Timeline) != 0 {
 		t.Fatalf("another order changed: %v", timelineTypes(other))
 	}
+	// The scan reads the whole table, so it runs on a message's first
+	// delivery only: a redelivered refund of a payment no order knows (not
+	// the store's) waits without scanning again.
+	unknown := message(t, "m5", fixture(t, "2025-03-31.basil/refund.failed.json", "d5", "ord_unused", "pi_not_ours"), "")
+	unknown.ReceiveCount = 2
+	if failed := b.disp.ProcessBatch(b.ctx, []domain.Message{unknown}); !slices.Equal(failed, []string{"m5"}) {
+		t.Fatalf("failed = %v, want [m5] (no order has pi_not_ours)", failed)
+	}
+	if n := b.logs.FilterMessageSnippet("[orders-index-warning]").Len(); n != 2 {
+		t.Errorf("%d [orders-index-warning] lines after a redelivery, want still 2 (no second scan)", n)
+	}
 }
 
 // SPEC §3: metadata.orderId, else the payment intent. An event whose

@@ -40,7 +40,12 @@ func (h *Stripe) Handle(ctx context.Context, msg domain.Message) error {
 		return err
 	}
 	log := h.deps.Logger.With(msgFields(msg, "")...)
-	orderID, err := h.findOrder(ctx, log, ev)
+	// A scan reads the whole table: only on a message's first delivery, so
+	// a refund of a payment that is not the store's (same Stripe account,
+	// another product) costs one scan, not one per retry. A redriven message
+	// is on its first delivery again.
+	mayScan := msg.ReceiveCount <= 1
+	orderID, err := h.findOrder(ctx, log, ev, mayScan)
 	if err != nil {
 		return err
 	}
@@ -61,7 +66,7 @@ func (h *Stripe) Handle(ctx context.Context, msg domain.Message) error {
 		// metadata.orderId names no order (a display id, or one not
 		// written yet): the payment intent may still name one (SPEC §3:
 		// "metadata.orderId, else the payment intent").
-		if byPayment, ferr := h.findByPayment(ctx, log, ev); ferr == nil && byPayment != orderID {
+		if byPayment, ferr := h.findByPayment(ctx, log, ev, mayScan); ferr == nil && byPayment != orderID {
 			log.Warn("metadata.orderId names no order; applying the event to the order of its payment",
 				zap.String("metadataOrderId", orderID), zap.String(logging.FieldOrderID, byPayment))
 			orderID = byPayment
@@ -108,29 +113,30 @@ func (h *Stripe) Handle(ctx context.Context, msg domain.Message) error {
 
 // findOrder resolves the order an event is about (SPEC §3): metadata.orderId,
 // else its payment (findByPayment).
-func (h *Stripe) findOrder(ctx context.Context, log *zap.Logger, ev domain.Event) (string, error) {
+func (h *Stripe) findOrder(ctx context.Context, log *zap.Logger, ev domain.Event, mayScan bool) (string, error) {
 	if id := ev.OrderID(); id != "" {
 		return id, nil
 	}
-	return h.findByPayment(ctx, log, ev)
+	return h.findByPayment(ctx, log, ev, mayScan)
 }
 
 // findByPayment finds the order of the event's payment: the payment intent
 // through PaymentIntentIndex; for the money of a payment (a refund, refund
 // failure, dispute or charge, whose objects carry no metadata.orderId) whose
 // intent no order holds, the order that recorded the intent as another
-// payment (a double charge refunded in Stripe, as the playbook says to);
+// payment (a double charge refunded in Stripe, as the playbook says to;
+// only when mayScan);
 // for a charge made without an intent, the charge. The last two are filtered
 // scans, logged with IndexWarning. No order is domain.NotYet: the checkout
 // may not have written it yet, and an operator can `orders
 // link-payment-intent` and redrive.
-func (h *Stripe) findByPayment(ctx context.Context, log *zap.Logger, ev domain.Event) (string, error) {
+func (h *Stripe) findByPayment(ctx context.Context, log *zap.Logger, ev domain.Event, mayScan bool) (string, error) {
 	pi, ch := ev.PaymentIntentID(), ev.ChargeID()
 	var tries []domain.Filter
 	switch {
 	case pi != "":
 		tries = append(tries, domain.Filter{PaymentIntentID: pi})
-		if !ev.AboutPaymentIntent() {
+		if !ev.AboutPaymentIntent() && mayScan {
 			tries = append(tries, domain.Filter{OtherPaymentIntentID: pi})
 		}
 	case ch != "":

@@ -166,6 +166,13 @@ func filterExpression(f domain.Filter) (string, map[string]string, map[string]ty
 	if f.RequiresReview != nil {
 		add("review", attrRequiresReview, &types.AttributeValueMemberBOOL{Value: *f.RequiresReview})
 	}
+	if f.OtherPaymentIntentID != "" {
+		// The scan still reads (and is billed for) every item; the filter
+		// only keeps the others off the wire.
+		parts = append(parts, "contains(#other, :other)")
+		names["#other"] = "otherPaymentIntentIds"
+		values[":other"] = &types.AttributeValueMemberS{Value: f.OtherPaymentIntentID}
+	}
 	if len(parts) == 0 {
 		return "", nil, nil
 	}
