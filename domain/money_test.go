@@ -290,6 +290,31 @@ func stories() []story {
 			charge("s15_refund_pi2", "pi_2", at(3), 2000, 2000, 2000, true),
 			refund("s15_failed_pi2", domain.EventRefundFailed, "pi_2", at(4), "failed"),
 		}, status: domain.StatusCompleted, paymentStatus: domain.PaymentPaid, reviewChecked: true},
+		// A second reviewer's stories: a failed second checkout whose intent
+		// the order took first; money on the order's own intent recorded
+		// while a double charge's success held the order; the same second.
+		{name: "a second checkout fails, then succeeds, and is refunded", events: []domain.Event{
+			pi("s16_ok_a", domain.EventPaymentSucceeded, "pi_a", at(1), 2000, 2000),
+			pi("s16_failed_b", domain.EventPaymentFailed, "pi_b", at(2), 2000, 0),
+			pi("s16_ok_b", domain.EventPaymentSucceeded, "pi_b", at(3), 2000, 2000),
+			charge("s16_refund_b", "pi_b", at(4), 2000, 2000, 2000, true),
+		}, status: domain.StatusCompleted, paymentStatus: domain.PaymentPaid, reviewChecked: true},
+		{name: "written with its intent; a double charge; the own refund fails", events: []domain.Event{
+			pi("s17_ok_a", domain.EventPaymentSucceeded, "pi_a", at(1), 2000, 2000),
+			pi("s17_ok_b", domain.EventPaymentSucceeded, "pi_b", at(2), 2000, 2000),
+			charge("s17_refund_a", "pi_a", at(10), 2000, 2000, 2000, true),
+			refund("s17_failed_a", domain.EventRefundFailed, "pi_a", at(11), "failed"),
+		}, status: domain.StatusCompleted, paymentStatus: domain.PaymentPaid, intent: "pi_a"},
+		{name: "a refund and its failure in the same second", events: []domain.Event{
+			pi("s18_ok", domain.EventPaymentSucceeded, "pi_a", at(1), 2000, 2000),
+			charge("s18_refund", "pi_a", at(5), 2000, 2000, 2000, true),
+			refund("s18_failed", domain.EventRefundFailed, "pi_a", at(5), "failed"),
+		}, status: domain.StatusCompleted, paymentStatus: domain.PaymentPaid, review: domain.ReasonRefundFailed, reviewChecked: true},
+		{name: "a double charge in one second, the smaller intent refunded", events: []domain.Event{
+			pi("s19_ok_1", domain.EventPaymentSucceeded, "pi_1", at(1), 2000, 2000),
+			pi("s19_ok_2", domain.EventPaymentSucceeded, "pi_2", at(1), 2000, 2000),
+			charge("s19_refund_1", "pi_1", at(3), 2000, 2000, 2000, true),
+		}, status: domain.StatusRefunded, paymentStatus: domain.PaymentRefunded},
 		{name: "written with an abandoned intent; another succeeds, its dispute is won", events: []domain.Event{
 			pi("s13_ok", domain.EventPaymentSucceeded, "pi_2", at(1), 2000, 2000),
 			dispute("s13_open", domain.EventDisputeCreated, "pi_2", at(2), "needs_response"),

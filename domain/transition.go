@@ -217,8 +217,7 @@ func EffectFor(o Order, c Change) (Effect, error) {
 		// event id, or an old event arriving late) is no double charge. If
 		// the order took this intent from a refund or dispute that arrived
 		// first, its success now confirms it as the order's payment.
-		_, confirmed := o.StripeClock[clockPayment]
-		if _, adopted := o.StripeClock[clockAdopted]; adopted && !confirmed {
+		if o.paymentTentative() {
 			return ConfirmPayment, nil
 		}
 		return NoChange, nil
@@ -269,12 +268,6 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 		return false, nil
 	case CompletePayment, CompleteAfterCancel:
 		prevPI := o.StripePaymentIntentID
-		if _, adopted := o.StripeClock[clockAdopted]; adopted && prevPI != ev.PaymentIntentID() {
-			// The intent the order took from a refund or dispute that came
-			// first is not the one that paid: what its money did is another
-			// payment's (SPEC §3 "Which payment").
-			o.dropOtherPaymentState(c, at)
-		}
 		o.Status = StatusCompleted
 		o.PaymentStatus = PaymentPaid
 		o.StripePaymentIntentID = ev.PaymentIntentID()
@@ -290,17 +283,31 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 		} else if reason := FraudCheck(*o, ev.Object); reason != "" {
 			o.flag(c, at, reason)
 		}
-		// A pending or cancelled order whose recorded intent never
-		// succeeded takes this one; what its refunds and disputes did
-		// before it succeeded was kept as other_payment, and counts now.
-		o.countRecordedMoney(c, at, ev.PaymentIntentID())
+		if prevPI != "" && prevPI != ev.PaymentIntentID() {
+			// A pending or cancelled order whose recorded intent never
+			// succeeded takes this one (SPEC §3 "Which payment"): the money
+			// state follows this intent's recorded money, not the other's.
+			o.recomputeMoney(c, at, ev.PaymentIntentID(), prevPI)
+		}
 		return true, nil
 	case RecordRefundTime:
-		o.setClock(clockRefund, ev.Created)
+		// Recorded (meta alreadyRefunded) so recomputeMoney can replay it.
+		o.moneyMoves(ev, c.Trigger, clockRefund)
+		o.appendEntry(c, at, EntryRefundFull, map[string]any{
+			"chargeId": ev.ChargeID(), "amountRefunded": ev.Object.AmountRefunded, "alreadyRefunded": true,
+		})
 		return true, nil
 	case ConfirmPayment:
+		// The order's intent (taken from a refund, dispute or failure that
+		// came first, or written with the order) succeeds after its money
+		// already moved: record the success, as Stripe's order would have.
 		o.setClock(clockPayment, ev.Created)
 		delete(o.StripeClock, clockAdopted)
+		o.adoptCharge(ev)
+		o.appendEntry(c, at, EntryPaymentSucceeded, map[string]any{
+			"paymentIntentId": ev.PaymentIntentID(), "chargeId": ev.ChargeID(),
+			"amount": ev.AmountReceived(), "currency": ev.Object.Currency,
+		})
 		// A double charge recorded while this intent was only taken from a
 		// refund or dispute: the intent that succeeded first is the payment.
 		var first *TimelineEntry
@@ -318,7 +325,31 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 		}
 		return true, nil
 	case NoteDuplicatePayment:
-		if last, confirmed := o.StripeClock[clockPayment]; confirmed && ev.Created.Before(last) {
+		last := o.StripeClock[clockPayment]
+		if o.paymentTentative() {
+			// The order's intent never succeeded (its money moved first):
+			// this intent is the order's payment, the other one's money
+			// another payment's (SPEC §3 "Which payment").
+			prevPI := o.StripePaymentIntentID
+			o.Status, o.PaymentStatus = StatusCompleted, PaymentPaid
+			o.StripePaymentIntentID, o.StripeChargeID = ev.PaymentIntentID(), ev.ChargeID()
+			o.noteOtherIntent(prevPI)
+			o.setClock(clockPayment, ev.Created)
+			o.setClock(clockCharge, ev.Created)
+			o.appendEntry(c, at, EntryPaymentSucceeded, map[string]any{
+				"paymentIntentId": ev.PaymentIntentID(), "chargeId": ev.ChargeID(),
+				"amount": ev.AmountReceived(), "currency": ev.Object.Currency,
+			})
+			if reason := FraudCheck(*o, ev.Object); reason != "" && !o.RequiresReview {
+				o.flag(c, at, reason)
+			}
+			o.recomputeMoney(c, at, ev.PaymentIntentID(), prevPI)
+			return true, nil
+		}
+		if ev.Created.Before(last) || (ev.Created.Equal(last) && ev.PaymentIntentID() < o.StripePaymentIntentID) {
+			// The intent that succeeded first is the payment; in the same
+			// second (Stripe's resolution), the smaller id, so the choice
+			// never depends on arrival.
 			o.takeOlderPayment(c, at, ev.PaymentIntentID(), ev.ChargeID(), ev.Created)
 			return true, nil
 		}
@@ -364,7 +395,7 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 		}
 		meta := map[string]any{"chargeId": ev.ChargeID(), "amountRefunded": ev.Object.AmountRefunded}
 		o.adoptPayment(ev)
-		if o.moneyMoves(ev, clockRefund) {
+		if o.moneyMoves(ev, c.Trigger, clockRefund) {
 			o.Status, o.PaymentStatus = StatusRefunded, PaymentRefunded
 			o.adoptCharge(ev)
 			o.appendEntry(c, at, EntryRefundFull, meta)
@@ -393,7 +424,7 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 	case NoteRefundFailed, ReinstateAfterRefundErr:
 		meta := map[string]any{"refundId": ev.RefundID(), "amount": ev.Object.Amount, "failureReason": ev.Object.FailureReason}
 		o.adoptPayment(ev)
-		forward := o.moneyMoves(ev, clockRefund)
+		forward := o.moneyMoves(ev, c.Trigger, clockRefund)
 		if !forward {
 			meta["superseded"] = true
 		}
@@ -408,7 +439,7 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 	case FlagDispute, NoteDisputeOpened:
 		meta := map[string]any{"disputeId": ev.DisputeID(), "reason": ev.Object.Reason, "amount": ev.Object.Amount}
 		o.adoptPayment(ev)
-		forward := o.moneyMoves(ev, clockDispute)
+		forward := o.moneyMoves(ev, c.Trigger, clockDispute)
 		if !forward {
 			meta["superseded"] = true
 		}
@@ -427,7 +458,7 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 	case NoteDisputeWon:
 		meta := map[string]any{"disputeId": ev.DisputeID(), "amount": ev.Object.Amount}
 		o.adoptPayment(ev)
-		if !o.moneyMoves(ev, clockDispute) {
+		if !o.moneyMoves(ev, c.Trigger, clockDispute) {
 			meta["superseded"] = true
 		}
 		o.appendEntry(c, at, EntryDisputeWon, meta)
@@ -439,9 +470,9 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 	case RefundByDispute, NoteDisputeLost:
 		meta := map[string]any{"disputeId": ev.DisputeID(), "amount": ev.Object.Amount}
 		o.adoptPayment(ev)
-		forwardDispute := o.moneyMoves(ev, clockDispute)
+		forwardDispute := o.moneyMoves(ev, c.Trigger, clockDispute)
 		// A lost dispute takes the money back: it is refund state too.
-		forwardRefund := o.moneyMoves(ev, clockRefund)
+		forwardRefund := o.moneyMoves(ev, c.Trigger, clockRefund)
 		if effect == RefundByDispute && forwardDispute && forwardRefund {
 			o.Status, o.PaymentStatus = StatusRefunded, PaymentRefunded
 		} else if !forwardDispute {
@@ -451,7 +482,7 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 		return true, nil
 	case NoteDisputeClosed:
 		o.adoptPayment(ev)
-		o.moneyMoves(ev, clockDispute)
+		o.moneyMoves(ev, c.Trigger, clockDispute)
 		o.appendEntry(c, at, EntryDisputeClosed, map[string]any{"disputeId": ev.DisputeID(), "status": ev.Object.Status})
 		return true, nil
 	case CancelStaleFailure:
@@ -595,8 +626,8 @@ const (
 
 // moneyMoves reports whether ev is at least as new as the last event that
 // set the state named key, and if so records ev's time as the newest.
-func (o *Order) moneyMoves(ev Event, key string) bool {
-	t := ev.Created.UTC()
+func (o *Order) moneyMoves(ev Event, trig Trigger, key string) bool {
+	t := moneyTime(ev.Created, trig)
 	if last, ok := o.StripeClock[key]; ok && t.Before(last) {
 		return false
 	}
@@ -605,6 +636,42 @@ func (o *Order) moneyMoves(ev Event, key string) bool {
 	}
 	o.StripeClock[key] = t
 	return true
+}
+
+// PaidBy reports whether pi succeeded as this order's payment (a success of
+// it was applied, not only a refund, dispute or failure).
+func (o Order) PaidBy(pi string) bool {
+	_, confirmed := o.StripeClock[clockPayment]
+	return pi != "" && o.StripePaymentIntentID == pi && confirmed
+}
+
+// paymentTentative reports whether the order's intent has not succeeded yet
+// but its money already moved (a refund, dispute or failure came first, and
+// the order took or kept that intent): a success of that intent confirms it
+// (ConfirmPayment); a success of another intent replaces it. An order
+// imported as completed, with no recorded money, is not tentative.
+func (o Order) paymentTentative() bool {
+	if _, confirmed := o.StripeClock[clockPayment]; confirmed {
+		return false
+	}
+	_, adopted := o.StripeClock[clockAdopted]
+	_, refund := o.StripeClock[clockRefund]
+	_, dispute := o.StripeClock[clockDispute]
+	return adopted || refund || dispute
+}
+
+// moneyTime is the time an event of trig counts at: its created time, which
+// Stripe gives in whole seconds, plus a few nanoseconds that order the events
+// of one second as they must have happened: a refund's failure after the
+// refund, a dispute's closing after its opening. So two events of the same
+// second do not take effect in arrival order.
+func moneyTime(created time.Time, trig Trigger) time.Time {
+	rank := 0
+	switch trig {
+	case TriggerRefundFailed, TriggerDisputeWon, TriggerDisputeLost, TriggerDisputeClosed:
+		rank = 1
+	}
+	return created.UTC().Add(time.Duration(rank))
 }
 
 // takeOlderPayment handles a double charge whose first payment arrives
@@ -622,103 +689,102 @@ func (o *Order) takeOlderPayment(c Change, at time.Time, pi, charge string, crea
 	o.noteOtherIntent(prevPI)
 	o.setClock(clockPayment, created)
 	o.setClock(clockCharge, created)
-	_, refundSet := o.StripeClock[clockRefund]
-	_, disputeSet := o.StripeClock[clockDispute]
-	if o.Status == StatusRefunded && (refundSet || disputeSet) {
-		o.Status, o.PaymentStatus = StatusCompleted, PaymentPaid
-	}
-	o.StripePaymentIntentID = prevPI // for the review_cleared entry's meta
-	o.dropOtherPaymentState(c, at)
-	o.StripePaymentIntentID = pi
-	o.countRecordedMoney(c, at, pi)
+	o.setClock(clockCharge, created)
+	o.recomputeMoney(c, at, pi, prevPI)
 	o.appendEntry(c, at, EntryDuplicatePayment, map[string]any{
 		"paymentIntentId": prevPI, "chargeId": prevCharge, "amount": o.Amount, "currency": o.Currency,
 		"created": prevCreated.UTC().Format(time.RFC3339), "firstPaymentIntentId": pi,
 	})
 }
 
-// countRecordedMoney makes the money of intent pi that was recorded while pi
-// was another payment than the order's (timeline other_payment entries, with
-// their row and Stripe time) count, now that pi is the order's payment: the
-// recorded refunds, refund failures and disputes are replayed in Stripe's
-// time order with the table's rules, so the order ends as it would have had
-// the success come first (SPEC §3 "Newest wins": the final status does not
-// depend on arrival order). A refund followed by a newer failure leaves the
-// payment paid and flags refund_failed; a dispute still open flags
-// dispute_opened, unless the order is flagged already. No entry is written
-// again: the other_payment entries stay the events' record.
-func (o *Order) countRecordedMoney(c Change, at time.Time, pi string) {
-	if pi == "" {
-		return
-	}
+// recomputeMoney sets the order's refund and dispute state, and the review
+// flag they raise, from the recorded money of pi, once pi has become the
+// order's payment in place of prevPI (a success of another intent, or an
+// older one taking over). Every money entry carries its intent, row and
+// Stripe time (appendEntry), whether it was applied as the order's own money
+// or kept as other_payment; they are replayed in Stripe's time order with the
+// table's rules, so the order ends as it would have had the events come in
+// order (SPEC §3 "Newest wins"): refunded by a full refund or a lost dispute
+// not followed by a failure; flagged refund_failed by a failure after a
+// refund, dispute_opened by an opening not followed by a win. A flag raised
+// otherwise (the fraud check, paid after cancel) is kept as it is. Entries
+// written before entries carried their time are not replayed.
+func (o *Order) recomputeMoney(c Change, at time.Time, pi, prevPI string) {
 	type recorded struct {
 		trigger Trigger
-		created time.Time
+		at      time.Time
 	}
 	var money []recorded
+	seen := map[string]bool{}
 	for _, e := range o.Timeline {
-		if e.Type == EntryOtherPayment && e.Meta["paymentIntentId"] == pi {
-			money = append(money, recorded{Trigger(fmt.Sprint(e.Meta["trigger"])), mustTime(e.Meta["created"])})
+		trig := Trigger(fmt.Sprint(e.Meta["trigger"]))
+		created := mustTime(e.Meta["created"])
+		if !moneyEntries[e.Type] || e.Meta["paymentIntentId"] != pi || !moneyTriggers[trig] || created.IsZero() || seen[e.EventID+string(trig)] {
+			continue
 		}
+		seen[e.EventID+string(trig)] = true
+		money = append(money, recorded{trig, moneyTime(created, trig)})
 	}
-	if len(money) == 0 {
-		return
-	}
-	sort.SliceStable(money, func(i, j int) bool { return money[i].created.Before(money[j].created) })
-	var refunded, failedAfterRefund, disputeOpen bool
-	var refundAt, disputeAt time.Time
-	for _, m := range money {
-		switch m.trigger {
-		case TriggerRefundFull:
-			refunded, failedAfterRefund, refundAt = true, false, m.created
-		case TriggerDisputeLost:
-			refunded, failedAfterRefund, refundAt = true, false, m.created
-			disputeOpen, disputeAt = false, m.created
-		case TriggerRefundFailed:
-			if refunded {
-				refunded, failedAfterRefund = false, true
-			}
-			refundAt = m.created
-		case TriggerDisputeOpened:
-			disputeOpen, disputeAt = true, m.created
-		case TriggerDisputeWon, TriggerDisputeClosed:
-			disputeOpen, disputeAt = false, m.created
-		}
-	}
-	if !refundAt.IsZero() {
-		o.setClock(clockRefund, refundAt)
-	}
-	if !disputeAt.IsZero() {
-		o.setClock(clockDispute, disputeAt)
-	}
-	switch {
-	case refunded:
-		o.Status, o.PaymentStatus = StatusRefunded, PaymentRefunded
-	case failedAfterRefund && !o.RequiresReview:
-		o.flag(c, at, ReasonRefundFailed)
-	}
-	if disputeOpen && !o.RequiresReview {
-		o.flag(c, at, ReasonDisputeOpened)
-	}
-}
+	sort.SliceStable(money, func(i, j int) bool { return money[i].at.Before(money[j].at) })
 
-// dropOtherPaymentState forgets the refund and dispute state the order's
-// current intent set, once that intent proves to be another payment than
-// the order's: their clocks, and a dispute_opened or refund_failed flag they
-// raised (timeline review_cleared, meta reason and paymentIntentId). The
-// caller then records the new intent, and countRecordedMoney raises a flag
-// again if the new payment's own recorded money says so.
-func (o *Order) dropOtherPaymentState(c Change, at time.Time) {
-	_, refundSet := o.StripeClock[clockRefund]
-	_, disputeSet := o.StripeClock[clockDispute]
-	if o.RequiresReview && ((o.ReviewReason == ReasonDisputeOpened && disputeSet) || (o.ReviewReason == ReasonRefundFailed && refundSet)) {
-		reason := o.ReviewReason
-		o.RequiresReview, o.ReviewReason = false, ""
-		o.appendEntry(c, at, EntryReviewCleared, map[string]any{"reason": reason, "paymentIntentId": o.StripePaymentIntentID})
-	}
 	delete(o.StripeClock, clockRefund)
 	delete(o.StripeClock, clockDispute)
 	delete(o.StripeClock, clockAdopted)
+	refunded, flag := false, ""
+	for _, m := range money {
+		switch m.trigger {
+		case TriggerRefundFull:
+			refunded = true
+			o.setClock(clockRefund, m.at)
+		case TriggerDisputeLost:
+			refunded = true
+			o.setClock(clockRefund, m.at)
+			o.setClock(clockDispute, m.at)
+		case TriggerRefundFailed:
+			if refunded && flag == "" {
+				flag = ReasonRefundFailed
+			}
+			refunded = false
+			o.setClock(clockRefund, m.at)
+		case TriggerDisputeOpened:
+			if !refunded && flag == "" {
+				flag = ReasonDisputeOpened
+			}
+			o.setClock(clockDispute, m.at)
+		case TriggerDisputeWon:
+			if flag == ReasonDisputeOpened {
+				flag = ""
+			}
+			o.setClock(clockDispute, m.at)
+		case TriggerDisputeClosed:
+			o.setClock(clockDispute, m.at)
+		}
+	}
+	if refunded {
+		o.Status, o.PaymentStatus = StatusRefunded, PaymentRefunded
+	} else {
+		o.Status, o.PaymentStatus = StatusCompleted, PaymentPaid
+	}
+	moneyFlag := o.RequiresReview && (o.ReviewReason == ReasonDisputeOpened || o.ReviewReason == ReasonRefundFailed)
+	if o.RequiresReview && !moneyFlag {
+		return // flagged for another reason: the money does not change it
+	}
+	if moneyFlag && o.ReviewReason != flag {
+		// Raised by the other intent's money, which is not the order's.
+		reason := o.ReviewReason
+		o.RequiresReview, o.ReviewReason = false, ""
+		o.appendEntry(c, at, EntryReviewCleared, map[string]any{"reason": reason, "paymentIntentId": prevPI})
+	}
+	if flag != "" && !o.RequiresReview {
+		o.flag(c, at, flag)
+	}
+}
+
+// moneyEntries are the timeline entries that record a payment's money; each
+// carries meta paymentIntentId, trigger and created (appendEntry).
+var moneyEntries = map[string]bool{
+	EntryRefundFull: true, EntryRefundFailed: true, EntryDisputeOpened: true, EntryDisputeWon: true,
+	EntryDisputeLost: true, EntryDisputeClosed: true, EntryOtherPayment: true,
 }
 
 // hasEntry reports whether the timeline has an entry of type typ whose meta
@@ -765,7 +831,7 @@ func (o *Order) adoptCharge(ev Event) {
 	if ch == "" {
 		return
 	}
-	if o.moneyMoves(ev, clockCharge) || o.StripeChargeID == "" {
+	if o.moneyMoves(ev, "", clockCharge) || o.StripeChargeID == "" {
 		o.StripeChargeID = ch
 	}
 }
@@ -777,6 +843,21 @@ func (o *Order) flag(c Change, at time.Time, reason string) {
 }
 
 func (o *Order) appendEntry(c Change, at time.Time, typ string, meta map[string]any) {
+	if c.Event != nil && moneyEntries[typ] && moneyTriggers[c.Trigger] {
+		// What recomputeMoney needs to replay this entry if its intent
+		// becomes the order's payment later: whose money, which row, when.
+		if meta == nil {
+			meta = map[string]any{}
+		}
+		for k, v := range map[string]any{
+			"paymentIntentId": c.Event.PaymentIntentID(), "trigger": string(c.Trigger),
+			"created": c.Event.Created.UTC().Format(time.RFC3339),
+		} {
+			if _, set := meta[k]; !set {
+				meta[k] = v
+			}
+		}
+	}
 	e := TimelineEntry{Type: typ, At: at, Actor: c.Actor.Name, ActorType: c.Actor.Type, ActorID: c.Actor.ID, Meta: meta}
 	if c.Event != nil {
 		e.EventID = c.Event.ID

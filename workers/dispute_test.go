@@ -1,10 +1,13 @@
 package workers_test
 
 import (
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/workers"
 )
 
 // SPEC §3: a dispute of a charge made without a payment intent is found
@@ -104,25 +107,58 @@ func TestMoneyOfADuplicatePaymentFindsItsOrder(t *testing.T) {
 }
 
 // SPEC §3: metadata.orderId, else the payment intent. An event whose
-// metadata.orderId names no order (a display number, say) is applied to the
-// order that holds its payment intent instead of waiting for ever.
-func TestMetadataOrderIDOfNoOrderFallsBackToTheIntent(t *testing.T) {
+// metadata.orderId names no order waits (not yet), even when another order
+// holds its intent: the checkout may not have written its order yet, and
+// the other order may not be it (a reviewer's case).
+func TestMetadataOrderIDOfNoOrderWaits(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.createOrder(t, "ord_z", "pi_z", nil)
-	m := message(t, "m1", fixture(t, "payment_intent.succeeded.json", "z", "ORD-Z-display", "pi_z"), "")
+	b.createOrder(t, "ord_holder", "pi_z", nil)
+	m := message(t, "m1", fixture(t, "payment_intent.succeeded.json", "z", "ord_not_written_yet", "pi_z"), "")
+	if failed := b.disp.ProcessBatch(b.ctx, []domain.Message{m}); !slices.Equal(failed, []string{"m1"}) {
+		t.Fatalf("failed = %v, want [m1] (not yet)", failed)
+	}
+	if o := b.order(t, "ord_holder"); len(o.Timeline) != 0 {
+		t.Fatalf("ord_holder changed: %v", timelineTypes(o))
+	}
+	b.createOrder(t, "ord_not_written_yet", "", nil)
 	if failed := b.disp.ProcessBatch(b.ctx, []domain.Message{m}); len(failed) != 0 {
-		t.Fatalf("failed: %v", failed)
+		t.Fatalf("failed = %v once the order is written", failed)
 	}
-	if o := b.order(t, "ord_z"); o.Status != domain.StatusCompleted || len(o.Timeline) != 1 {
-		t.Fatalf("ord_z = %s %v, want completed by the event", o.Status, timelineTypes(o))
+	if o := b.order(t, "ord_not_written_yet"); o.Status != domain.StatusCompleted {
+		t.Fatalf("ord_not_written_yet = %s, want completed", o.Status)
 	}
-	if n := b.logs.FilterMessage("metadata.orderId names no order; applying the event to the order of its payment").Len(); n != 1 {
-		t.Errorf("%d warning lines, want 1", n)
+}
+
+// Two orders holding one intent (a checkout resumed with the same
+// PaymentIntent for another order): the dispute goes to the order the intent
+// paid, not to the first listed; linking the intent to a third order needs
+// force.
+func TestSharedIntentGoesToTheOrderItPaid(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.createOrder(t, "ord_h1", "pi_h", nil) // the abandoned checkout, listed first
+	b.createOrder(t, "ord_h2", "", nil)
+	for _, m := range []domain.Message{
+		message(t, "m1", fixture(t, "payment_intent.succeeded.json", "h", "ord_h2", "pi_h"), ""),
+		message(t, "m2", fixture(t, "2025-03-31.basil/charge.dispute.created.json", "hd", "ord_unused", "pi_h"), ""),
+	} {
+		if failed := b.disp.ProcessBatch(b.ctx, []domain.Message{m}); len(failed) != 0 {
+			t.Fatalf("failed: %v", failed)
+		}
 	}
-	// Neither names an order: not yet, as before.
-	m2 := message(t, "m2", fixture(t, "payment_intent.succeeded.json", "y", "ORD-Y-display", "pi_y"), "")
-	if failed := b.disp.ProcessBatch(b.ctx, []domain.Message{m2}); !slices.Equal(failed, []string{"m2"}) {
-		t.Fatalf("failed = %v, want [m2]", failed)
+	if o := b.order(t, "ord_h2"); !o.RequiresReview || o.ReviewReason != domain.ReasonDisputeOpened {
+		t.Fatalf("ord_h2 (paid by pi_h) review %v %q, want flagged dispute_opened", o.RequiresReview, o.ReviewReason)
+	}
+	if o := b.order(t, "ord_h1"); len(o.Timeline) != 0 {
+		t.Fatalf("ord_h1 changed: %v", timelineTypes(o))
+	}
+	op := workers.Operator{Store: b.deps.Store}
+	b.createOrder(t, "ord_h3", "", nil)
+	if _, err := op.LinkPaymentIntent(b.ctx, "ord_h3", "pi_h", "adm_1", false); !errors.Is(err, domain.ErrAlreadyLinked) || !strings.Contains(err.Error(), "already the payment of order") {
+		t.Fatalf("link another order's intent: %v, want ErrAlreadyLinked", err)
+	}
+	if _, err := op.LinkPaymentIntent(b.ctx, "ord_h3", "pi_h", "adm_1", true); err != nil {
+		t.Fatalf("forced link: %v", err)
 	}
 }

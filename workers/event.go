@@ -61,18 +61,10 @@ func (h *Stripe) Handle(ctx context.Context, msg domain.Message) error {
 			return changed, err
 		})
 	}
+	// metadata.orderId wins when it is set, even when it names no order yet
+	// (SPEC §3): the checkout may not have written it, and applying the
+	// event to another order that holds the intent could be the wrong one.
 	o, changed, err := update(orderID)
-	if errors.Is(err, domain.ErrNotFound) && ev.OrderID() != "" {
-		// metadata.orderId names no order (a display id, or one not
-		// written yet): the payment intent may still name one (SPEC §3:
-		// "metadata.orderId, else the payment intent").
-		if byPayment, ferr := h.findByPayment(ctx, log, ev, mayScan); ferr == nil && byPayment != orderID {
-			log.Warn("metadata.orderId names no order; applying the event to the order of its payment",
-				zap.String("metadataOrderId", orderID), zap.String(logging.FieldOrderID, byPayment))
-			orderID = byPayment
-			o, changed, err = update(orderID)
-		}
-	}
 	noteOrder(ctx, orderID)
 	log = log.With(zap.String(logging.FieldOrderID, orderID))
 	switch {
@@ -153,10 +145,19 @@ func (h *Stripe) findByPayment(ctx context.Context, log *zap.Logger, ev domain.E
 			log.Warn(IndexWarning+" no order has payment intent "+pi+" as its payment: finding the order that recorded it as another payment by a filtered scan",
 				zap.String("paymentIntentId", pi))
 		}
+		// Two orders can hold one intent (a checkout resumed with the same
+		// PaymentIntent for another order): the one it paid, if any, is the
+		// order; else the first listed.
 		var found string
 		err := h.deps.Store.List(ctx, f, func(o domain.Order) error {
-			found = o.ID
-			return errStop
+			if found == "" {
+				found = o.ID
+			}
+			if o.PaidBy(pi) {
+				found = o.ID
+				return errStop
+			}
+			return nil
 		})
 		if err != nil && !errors.Is(err, errStop) {
 			return "", fmt.Errorf("event %s: find its order: %w", ev.ID, err)

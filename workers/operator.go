@@ -31,10 +31,29 @@ func (op Operator) MarkRefunded(ctx context.Context, orderID, actorID string) (d
 // LinkPaymentIntent attaches a payment intent to the order so that its
 // events find it (SPEC §9; then `dlq redrive`). Linking the intent the order
 // already has changes nothing. Errors: domain.ErrNotFound, domain.ErrInvalid
-// (not a pi_… id), domain.ErrAlreadyLinked (another intent, without force).
+// (not a pi_… id), domain.ErrAlreadyLinked (the order has another intent, or
+// the intent is another order's, without force).
 func (op Operator) LinkPaymentIntent(ctx context.Context, orderID, paymentIntentID, actorID string, force bool) (domain.Order, error) {
 	if err := domain.CheckPaymentIntentID(paymentIntentID); err != nil {
 		return domain.Order{}, err
+	}
+	if !force {
+		// A payment belongs to one order, as orders put insists: with two,
+		// the intent's refunds and disputes could go to the wrong one.
+		var holder string
+		err := op.Store.List(ctx, domain.Filter{PaymentIntentID: paymentIntentID}, func(o domain.Order) error {
+			if o.ID != orderID {
+				holder = o.ID
+				return errStop
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return domain.Order{}, fmt.Errorf("link payment intent: find its order: %w", err)
+		}
+		if holder != "" {
+			return domain.Order{}, fmt.Errorf("order %s: %w: %s is already the payment of order %s (force to link it anyway)", orderID, domain.ErrAlreadyLinked, paymentIntentID, holder)
+		}
 	}
 	return op.change(ctx, orderID, domain.Change{
 		Trigger: domain.TriggerLinkPaymentIntent, Actor: domain.Admin(actorID),
