@@ -537,3 +537,31 @@ func TestRefundGuardCountsEachRefundOnce(t *testing.T) {
 		t.Fatalf("key after two failed refunds = %s", k)
 	}
 }
+
+// An operator's word is not undone when the order's payment changes: a
+// refund marked by hand stays, and a flag an operator cleared is not raised
+// again by the recomputed money.
+func TestPaymentSwitchKeepsOperatorDecisions(t *testing.T) {
+	t.Parallel()
+	o := pendingOrder(2000)
+	apply(t, &o, pi("op_ok_2", domain.EventPaymentSucceeded, "pi_2", now.Add(-50*time.Minute), 2000, 2000))
+	if _, err := domain.Apply(&o, domain.Change{Trigger: domain.TriggerMarkRefunded, Actor: domain.Admin("adm_1"), At: now}); err != nil {
+		t.Fatal(err)
+	}
+	// The order's real payment, older, arrives last and takes over.
+	apply(t, &o, pi("op_ok_1", domain.EventPaymentSucceeded, "pi_1", now.Add(-55*time.Minute), 2000, 2000))
+	if o.StripePaymentIntentID != "pi_1" || o.Status != domain.StatusRefunded {
+		t.Fatalf("after the older payment took over: %s/%s on %s, want the manual refund kept", o.Status, o.PaymentStatus, o.StripePaymentIntentID)
+	}
+
+	o = pendingOrder(2000)
+	apply(t, &o, dispute("op_open_1", domain.EventDisputeCreated, "pi_1", now.Add(-40*time.Minute), "needs_response"))
+	if _, err := domain.Apply(&o, domain.Change{Trigger: domain.TriggerClearReview, Actor: domain.Admin("adm_1"), At: now}); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, &o, pi("op_ok_2b", domain.EventPaymentSucceeded, "pi_2", now.Add(-50*time.Minute), 2000, 2000))
+	apply(t, &o, pi("op_ok_1b", domain.EventPaymentSucceeded, "pi_1", now.Add(-55*time.Minute), 2000, 2000))
+	if o.StripePaymentIntentID != "pi_1" || o.RequiresReview {
+		t.Fatalf("after the switch back: %s review %v (%q), want pi_1 and the operator's clearing kept", o.StripePaymentIntentID, o.RequiresReview, o.ReviewReason)
+	}
+}

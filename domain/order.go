@@ -96,7 +96,10 @@ var (
 )
 
 // Admin is the actor for an operator command.
-func Admin(adminID string) Actor { return Actor{Name: "admin", Type: "user", ID: adminID} }
+func Admin(adminID string) Actor { return Actor{Name: ActorAdminName, Type: "user", ID: adminID} }
+
+// ActorAdminName is the timeline actor of operator actions.
+const ActorAdminName = "admin"
 
 // TimelineEntry is one immutable line of an order's history.
 type TimelineEntry struct {

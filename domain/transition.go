@@ -760,6 +760,14 @@ func (o *Order) recomputeMoney(c Change, at time.Time, pi, prevPI string) {
 			o.setClock(clockDispute, m.at)
 		}
 	}
+	// An operator's word is not Stripe's to undo: a refund marked by hand
+	// stays, and a flag an operator cleared is not raised again.
+	if o.hasEntry(EntryRefundFull, "manual", true) {
+		refunded = true
+	}
+	if flag != "" && o.clearedByOperator() {
+		flag = ""
+	}
 	if refunded {
 		o.Status, o.PaymentStatus = StatusRefunded, PaymentRefunded
 	} else {
@@ -785,6 +793,17 @@ func (o *Order) recomputeMoney(c Change, at time.Time, pi, prevPI string) {
 var moneyEntries = map[string]bool{
 	EntryRefundFull: true, EntryRefundFailed: true, EntryDisputeOpened: true, EntryDisputeWon: true,
 	EntryDisputeLost: true, EntryDisputeClosed: true, EntryOtherPayment: true,
+}
+
+// clearedByOperator reports whether an operator ever cleared the order's
+// review flag.
+func (o Order) clearedByOperator() bool {
+	for _, e := range o.Timeline {
+		if e.Type == EntryReviewCleared && e.Actor == ActorAdminName {
+			return true
+		}
+	}
+	return false
 }
 
 // hasEntry reports whether the timeline has an entry of type typ whose meta
