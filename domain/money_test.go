@@ -565,3 +565,37 @@ func TestPaymentSwitchKeepsOperatorDecisions(t *testing.T) {
 		t.Fatalf("after the switch back: %s review %v (%q), want pi_1 and the operator's clearing kept", o.StripePaymentIntentID, o.RequiresReview, o.ReviewReason)
 	}
 }
+
+// A third reviewer's cases: an order imported as paid (completed with its
+// intent, no recorded success) is never taken over by a later double
+// charge, whatever its refund or dispute did first; and a payment that
+// takes over runs its own fraud check.
+func TestImportedPaidOrderKeepsItsPayment(t *testing.T) {
+	t.Parallel()
+	imported := func() domain.Order {
+		o := pendingOrder(2000)
+		o.Status, o.PaymentStatus, o.StripePaymentIntentID, o.StripeChargeID = domain.StatusCompleted, domain.PaymentPaid, "pi_1", "ch_of_pi_1"
+		return o
+	}
+	o := imported()
+	apply(t, &o, charge("imp_refund_1", "pi_1", now.Add(-50*time.Minute), 2000, 2000, 2000, true))
+	apply(t, &o, pi("imp_ok_2", domain.EventPaymentSucceeded, "pi_2", now.Add(-40*time.Minute), 2000, 2000))
+	if o.Status != domain.StatusRefunded || o.StripePaymentIntentID != "pi_1" || types(o)[len(o.Timeline)-1] != domain.EntryDuplicatePayment {
+		t.Fatalf("refunded import, then a double charge: %s on %s, timeline %v; want refunded on pi_1 with duplicate_payment", o.Status, o.StripePaymentIntentID, types(o))
+	}
+
+	o = imported()
+	apply(t, &o, dispute("imp_open_1", domain.EventDisputeCreated, "pi_1", now.Add(-50*time.Minute), "needs_response"))
+	apply(t, &o, pi("imp_ok_2b", domain.EventPaymentSucceeded, "pi_2", now.Add(-40*time.Minute), 2000, 2000))
+	apply(t, &o, dispute("imp_lost_1", domain.EventDisputeClosed, "pi_1", now.Add(-30*time.Minute), "lost"))
+	if o.Status != domain.StatusRefunded || o.StripePaymentIntentID != "pi_1" {
+		t.Fatalf("disputed import, a double charge, the dispute lost: %s on %s; want refunded on pi_1", o.Status, o.StripePaymentIntentID)
+	}
+
+	o = pendingOrder(2000)
+	apply(t, &o, pi("fr_ok_2", domain.EventPaymentSucceeded, "pi_2", now.Add(-40*time.Minute), 2000, 2000))
+	apply(t, &o, pi("fr_ok_1", domain.EventPaymentSucceeded, "pi_1", now.Add(-50*time.Minute), 2000, 1500)) // older, underpaid
+	if o.StripePaymentIntentID != "pi_1" || !o.RequiresReview || o.ReviewReason != domain.ReasonAmountMismatch {
+		t.Fatalf("an older underpaid payment taking over: %s review %v %q; want pi_1 flagged amount_mismatch", o.StripePaymentIntentID, o.RequiresReview, o.ReviewReason)
+	}
+}

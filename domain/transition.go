@@ -249,7 +249,17 @@ func ApplyEffect(o *Order, c Change) (Effect, bool, error) {
 	if needsEvent[effect] && c.Event == nil {
 		return effect, false, Permanentf("%w: %s needs a Stripe event", ErrInvalid, c.Trigger)
 	}
+	unpaid := o.Status == StatusPending || o.Status == StatusCancelled
 	changed, err := o.perform(effect, c)
+	if err == nil && changed && unpaid && c.Event != nil && moneyTriggers[c.Trigger] && effect != NoteOtherPayment {
+		// The money of an intent moved on an order that was not paid yet:
+		// the intent is the order's only until a success says which intent
+		// paid (paymentTentative). An order imported as paid (completed,
+		// no recorded success) never becomes tentative.
+		if _, confirmed := o.StripeClock[clockPayment]; !confirmed && o.StripePaymentIntentID == c.Event.PaymentIntentID() {
+			o.setClock(clockAdopted, c.Event.Created)
+		}
+	}
 	return effect, changed, err
 }
 
@@ -308,6 +318,9 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 			"paymentIntentId": ev.PaymentIntentID(), "chargeId": ev.ChargeID(),
 			"amount": ev.AmountReceived(), "currency": ev.Object.Currency,
 		})
+		if reason := FraudCheck(*o, ev.Object); reason != "" && !o.RequiresReview {
+			o.flag(c, at, reason)
+		}
 		// A double charge recorded while this intent was only taken from a
 		// refund or dispute: the intent that succeeded first is the payment.
 		var first *TimelineEntry
@@ -351,6 +364,9 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 			// second (Stripe's resolution), the smaller id, so the choice
 			// never depends on arrival.
 			o.takeOlderPayment(c, at, ev.PaymentIntentID(), ev.ChargeID(), ev.Created)
+			if reason := FraudCheck(*o, ev.Object); reason != "" && !o.RequiresReview {
+				o.flag(c, at, reason) // the payment's own check, as its success first would have run it
+			}
 			return true, nil
 		}
 		o.appendEntry(c, at, EntryDuplicatePayment, map[string]any{
@@ -654,10 +670,8 @@ func (o Order) paymentTentative() bool {
 	if _, confirmed := o.StripeClock[clockPayment]; confirmed {
 		return false
 	}
-	_, adopted := o.StripeClock[clockAdopted]
-	_, refund := o.StripeClock[clockRefund]
-	_, dispute := o.StripeClock[clockDispute]
-	return adopted || refund || dispute
+	_, tentative := o.StripeClock[clockAdopted]
+	return tentative
 }
 
 // moneyTime is the time an event of trig counts at: its created time, which
@@ -837,9 +851,10 @@ func (o *Order) setClock(key string, t time.Time) {
 func (o *Order) adoptPayment(ev Event) {
 	if o.StripePaymentIntentID == "" && ev.PaymentIntentID() != "" {
 		o.StripePaymentIntentID = ev.PaymentIntentID()
-		// Taken from a refund or dispute, not from a success: a success
-		// of another intent may still prove to be the order's payment.
-		o.setClock(clockAdopted, ev.Created)
+		// Taken from a refund or dispute, not from a success: on an unpaid
+		// order a success of another intent may still prove to be its
+		// payment (ApplyEffect marks it tentative); a legacy order imported
+		// as paid keeps it.
 	}
 }
 
