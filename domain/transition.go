@@ -277,17 +277,7 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 	case NoChange:
 		return false, nil
 	case CompletePayment, CompleteAfterCancel:
-		prevPI := o.StripePaymentIntentID
-		o.Status = StatusCompleted
-		o.PaymentStatus = PaymentPaid
-		o.StripePaymentIntentID = ev.PaymentIntentID()
-		o.noteOtherIntent(prevPI)
-		o.adoptCharge(ev)
-		o.setClock(clockPayment, ev.Created)
-		o.appendEntry(c, at, EntryPaymentSucceeded, map[string]any{
-			"paymentIntentId": ev.PaymentIntentID(), "chargeId": ev.ChargeID(),
-			"amount": ev.AmountReceived(), "currency": ev.Object.Currency,
-		})
+		prevPI := o.takePayment(c, at, ev)
 		if effect == CompleteAfterCancel {
 			o.flag(c, at, ReasonPaidAfterCancel)
 		} else if reason := FraudCheck(*o, ev.Object); reason != "" {
@@ -314,13 +304,8 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 		o.setClock(clockPayment, ev.Created)
 		delete(o.StripeClock, clockAdopted)
 		o.adoptCharge(ev)
-		o.appendEntry(c, at, EntryPaymentSucceeded, map[string]any{
-			"paymentIntentId": ev.PaymentIntentID(), "chargeId": ev.ChargeID(),
-			"amount": ev.AmountReceived(), "currency": ev.Object.Currency,
-		})
-		if reason := FraudCheck(*o, ev.Object); reason != "" && !o.RequiresReview {
-			o.flag(c, at, reason)
-		}
+		o.recordSuccess(c, at, ev)
+		o.flagFraud(c, at, ev)
 		// A double charge recorded while this intent was only taken from a
 		// refund or dispute: the intent that succeeded first is the payment.
 		var first *TimelineEntry
@@ -343,19 +328,8 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 			// The order's intent never succeeded (its money moved first):
 			// this intent is the order's payment, the other one's money
 			// another payment's (SPEC §3 "Which payment").
-			prevPI := o.StripePaymentIntentID
-			o.Status, o.PaymentStatus = StatusCompleted, PaymentPaid
-			o.StripePaymentIntentID, o.StripeChargeID = ev.PaymentIntentID(), ev.ChargeID()
-			o.noteOtherIntent(prevPI)
-			o.setClock(clockPayment, ev.Created)
-			o.setClock(clockCharge, ev.Created)
-			o.appendEntry(c, at, EntryPaymentSucceeded, map[string]any{
-				"paymentIntentId": ev.PaymentIntentID(), "chargeId": ev.ChargeID(),
-				"amount": ev.AmountReceived(), "currency": ev.Object.Currency,
-			})
-			if reason := FraudCheck(*o, ev.Object); reason != "" && !o.RequiresReview {
-				o.flag(c, at, reason)
-			}
+			prevPI := o.takePayment(c, at, ev)
+			o.flagFraud(c, at, ev)
 			o.recomputeMoney(c, at, ev.PaymentIntentID(), prevPI)
 			return true, nil
 		}
@@ -364,9 +338,7 @@ func (o *Order) perform(effect Effect, c Change) (bool, error) {
 			// second (Stripe's resolution), the smaller id, so the choice
 			// never depends on arrival.
 			o.takeOlderPayment(c, at, ev.PaymentIntentID(), ev.ChargeID(), ev.Created)
-			if reason := FraudCheck(*o, ev.Object); reason != "" && !o.RequiresReview {
-				o.flag(c, at, reason) // the payment's own check, as its success first would have run it
-			}
+			o.flagFraud(c, at, ev) // the payment's own check, as its success first would have run it
 			return true, nil
 		}
 		o.appendEntry(c, at, EntryDuplicatePayment, map[string]any{
@@ -703,12 +675,49 @@ func (o *Order) takeOlderPayment(c Change, at time.Time, pi, charge string, crea
 	o.noteOtherIntent(prevPI)
 	o.setClock(clockPayment, created)
 	o.setClock(clockCharge, created)
-	o.setClock(clockCharge, created)
 	o.recomputeMoney(c, at, pi, prevPI)
 	o.appendEntry(c, at, EntryDuplicatePayment, map[string]any{
 		"paymentIntentId": prevPI, "chargeId": prevCharge, "amount": o.Amount, "currency": o.Currency,
 		"created": prevCreated.UTC().Format(time.RFC3339), "firstPaymentIntentId": pi,
 	})
+}
+
+// takePayment makes ev's intent the order's payment: completed and paid,
+// its intent and charge (the charge taken outright when the intent replaces
+// another one, else only forward in time), the success's time and its
+// payment_succeeded entry; a replaced intent is kept as another payment. It
+// returns the intent the order held before. Flags and the money state are
+// the callers' (the order between them matters).
+func (o *Order) takePayment(c Change, at time.Time, ev Event) (prevPI string) {
+	prevPI = o.StripePaymentIntentID
+	o.Status, o.PaymentStatus = StatusCompleted, PaymentPaid
+	o.StripePaymentIntentID = ev.PaymentIntentID()
+	o.noteOtherIntent(prevPI)
+	if prevPI != "" && prevPI != ev.PaymentIntentID() {
+		o.StripeChargeID = ev.ChargeID()
+		o.setClock(clockCharge, ev.Created)
+	} else {
+		o.adoptCharge(ev)
+	}
+	o.setClock(clockPayment, ev.Created)
+	o.recordSuccess(c, at, ev)
+	return prevPI
+}
+
+// recordSuccess writes the payment_succeeded entry of ev (SPEC §3 meta).
+func (o *Order) recordSuccess(c Change, at time.Time, ev Event) {
+	o.appendEntry(c, at, EntryPaymentSucceeded, map[string]any{
+		"paymentIntentId": ev.PaymentIntentID(), "chargeId": ev.ChargeID(),
+		"amount": ev.AmountReceived(), "currency": ev.Object.Currency,
+	})
+}
+
+// flagFraud runs the fraud check on ev's payment unless the order is flagged
+// already.
+func (o *Order) flagFraud(c Change, at time.Time, ev Event) {
+	if reason := FraudCheck(*o, ev.Object); reason != "" && !o.RequiresReview {
+		o.flag(c, at, reason)
+	}
 }
 
 // recomputeMoney sets the order's refund and dispute state, and the review

@@ -50,23 +50,21 @@ func (h *Stripe) Handle(ctx context.Context, msg domain.Message) error {
 		return err
 	}
 
-	var wasFlagged bool
-	var effect domain.Effect
-	update := func(orderID string) (domain.Order, bool, error) {
-		return domain.Update(ctx, h.deps.Store, h.deps.Clock, orderID, ev.ID, func(o *domain.Order) (bool, error) {
-			wasFlagged = o.RequiresReview
-			var changed bool
-			var err error
-			effect, changed, err = domain.ApplyEffect(o, domain.Change{Trigger: trigger, Event: &ev, Actor: domain.ActorStripe, At: h.deps.Clock.Now()})
-			return changed, err
-		})
-	}
+	noteOrder(ctx, orderID)
+	log = log.With(zap.String(logging.FieldOrderID, orderID))
+
 	// metadata.orderId wins when it is set, even when it names no order yet
 	// (SPEC §3): the checkout may not have written it, and applying the
 	// event to another order that holds the intent could be the wrong one.
-	o, changed, err := update(orderID)
-	noteOrder(ctx, orderID)
-	log = log.With(zap.String(logging.FieldOrderID, orderID))
+	var wasFlagged bool
+	var effect domain.Effect
+	o, changed, err := domain.Update(ctx, h.deps.Store, h.deps.Clock, orderID, ev.ID, func(o *domain.Order) (bool, error) {
+		wasFlagged = o.RequiresReview
+		var changed bool
+		var err error
+		effect, changed, err = domain.ApplyEffect(o, domain.Change{Trigger: trigger, Event: &ev, Actor: domain.ActorStripe, At: h.deps.Clock.Now()})
+		return changed, err
+	})
 	switch {
 	case errors.Is(err, domain.ErrAlreadyApplied):
 		log.Debug("event already applied")
